@@ -1,0 +1,100 @@
+"""`TrainConfig`: every training option in one place, and the named presets the CLI starts from."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import StocksentError
+from .text import TextOptions
+
+
+@dataclass
+class TrainConfig:
+    """Defaults are the `default` preset; `PRESETS` overrides them by name."""
+
+    data: str | None = None  # None: $STOCKSENT_DATA, the cache, or the download
+    out: str | None = None  # None: runs/<timestamp>
+    preset: str = "default"
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.002
+    optimizer: str = "adam"  # adam | adadelta
+    loss: str = "bce"  # bce | mse
+    embed_size: int = 300
+    lstm_sizes: tuple[int, ...] = (128, 64)
+    keep_prob: float = 0.5
+    seed: int = 1
+    patience: int | None = 3  # epochs without a better validation accuracy; None: never stop early
+    max_examples: int | None = None  # use only the first N usable rows (quick experiments)
+    device: str = "auto"  # auto | cpu | cuda
+    resume: bool = False
+    min_count: int = 2  # a word seen fewer times in training maps to <unk>
+    keep_emoji: bool = True
+    max_tokens: int = 100
+    split_seed: int | None = None  # None: same as seed
+    num_threads: int | None = None  # None: torch's choice
+
+    @property
+    def text_options(self) -> TextOptions:
+        return TextOptions(keep_emoji=self.keep_emoji, max_tokens=self.max_tokens)
+
+    @property
+    def effective_split_seed(self) -> int:
+        return self.seed if self.split_seed is None else self.split_seed
+
+    def validate(self) -> None:
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.lr > 0, "--lr must be positive"),
+            (self.optimizer in ("adam", "adadelta"), "--optimizer must be adam or adadelta"),
+            (self.loss in ("bce", "mse"), "--loss must be bce or mse"),
+            (self.embed_size >= 1, "--embed-size must be at least 1"),
+            (len(self.lstm_sizes) >= 1 and all(s >= 1 for s in self.lstm_sizes),
+             "--lstm-sizes must be positive integers, e.g. 128,64"),
+            (0 < self.keep_prob <= 1, "--keep-prob must be in (0, 1]"),
+            (self.patience is None or self.patience >= 1, "--patience must be at least 1"),
+            (self.max_examples is None or self.max_examples >= 10, "--max-examples must be at least 10"),
+            (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
+            (self.min_count >= 1, "min_count must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise StocksentError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["lstm_sizes"] = list(self.lstm_sizes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise StocksentError(f"unknown training option(s): {', '.join(unknown)}")
+        values = dict(data)
+        if "lstm_sizes" in values:
+            values["lstm_sizes"] = tuple(int(s) for s in values["lstm_sizes"])
+        return cls(**values)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The tutorial's exact recipe (its flaws fixed elsewhere: vocabulary, padding, state, last batch).
+    "tutorial": dict(epochs=50, batch_size=256, lr=0.1, optimizer="adadelta", loss="mse",
+                     embed_size=300, lstm_sizes=(128, 64), keep_prob=0.5, patience=None,
+                     min_count=1, keep_emoji=False),
+    "default": {},
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """A preset's config with explicit overrides on top (None overrides are ignored)."""
+    if name not in PRESETS:
+        raise StocksentError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    config = TrainConfig(preset=name, **values)
+    config.validate()
+    return config

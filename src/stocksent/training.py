@@ -1,0 +1,242 @@
+"""The training loop: epochs, validation, best/last checkpoints, resume, and the final test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import __version__
+from .artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json, save_model_dir,
+                        save_tensors, save_weights)
+from .atomic import write_json
+from .batching import iterate_batches
+from .config import TrainConfig
+from .data import locate_dataset, read_labelled, sha256_file
+from .errors import StocksentError
+from .metrics import classification_metrics
+from .model import LSTMClassifier, predict_proba_sequences
+from .plots import write_learning_curve
+from .prepare import Splits, prepare_splits
+from .vocab import Vocabulary
+
+CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    metrics: dict
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise StocksentError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def make_optimizers(model: LSTMClassifier, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    if config.optimizer == "adadelta":
+        return [torch.optim.Adadelta(model.parameters(), lr=config.lr)]
+    embedding = [model.embedding.weight]
+    rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
+    if model.embedding.sparse:
+        return [torch.optim.SparseAdam(embedding, lr=config.lr), torch.optim.Adam(rest, lr=config.lr)]
+    return [torch.optim.Adam(model.parameters(), lr=config.lr)]
+
+
+def loss_function(name: str):
+    if name == "mse":  # the tutorial's: squared error on the sigmoid output
+        return lambda logits, y: nn.functional.mse_loss(torch.sigmoid(logits), y)
+    return nn.functional.binary_cross_entropy_with_logits
+
+
+def epoch_line(epoch: int, epochs: int, batches: int, row: dict) -> str:
+    return (f"Epoch: {epoch}/{epochs}... Batch: {batches}/{batches}... Train Loss: {row['train_loss']:.3f}... "
+            f"Train Accuracy: {row['train_accuracy']:.3f}... Val Accuracy: {row['val_accuracy']:.3f}")
+
+
+def run_manifest(config: TrainConfig, data_path: Path, data_sha: str, splits: Splits, skipped: int) -> dict:
+    """Everything needed to know how a model was made and to treat new text the same way."""
+    return {
+        "stocksent_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "train": config.to_dict(),
+        "text": config.text_options.to_dict(),
+        "threshold": 0.5,
+        "data": {"path": str(data_path), "sha256": data_sha, "split_seed": config.effective_split_seed,
+                 "max_examples": config.max_examples, "split": splits.sizes(),
+                 "skipped_unlabelled": skipped, "dropped_empty": splits.dropped_empty},
+    }
+
+
+def optimizer_tensors(optimizers: list[torch.optim.Optimizer]) -> tuple[dict, list]:
+    """Split optimizer state into tensors (safetensors) and plain values (JSON): no pickle."""
+    tensors, plain = {}, []
+    for k, opt in enumerate(optimizers):
+        state = opt.state_dict()
+        scalars = {}
+        for pid, values in state["state"].items():
+            for name, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim{k}.{pid}.{name}"] = value
+                else:
+                    scalars.setdefault(str(pid), {})[name] = value
+        plain.append({"param_groups": state["param_groups"], "state_ids": list(state["state"]),
+                      "scalars": scalars})
+    return tensors, plain
+
+
+def restore_optimizers(optimizers: list[torch.optim.Optimizer], tensors: dict, plain: list) -> None:
+    for k, (opt, saved) in enumerate(zip(optimizers, plain)):
+        state = {pid: dict(saved["scalars"].get(str(pid), {})) for pid in saved["state_ids"]}
+        for key, value in tensors.items():
+            prefix, pid, name = key.split(".", 2)
+            if prefix == f"optim{k}":
+                state[int(pid)][name] = value
+        opt.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+
+
+def save_checkpoint(out: Path, model, optimizers, progress: dict) -> None:
+    tensors, plain = optimizer_tensors(optimizers)
+    tensors.update({f"model.{k}": v for k, v in model.state_dict().items()})
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_tensors(out / CHECKPOINT_WEIGHTS, tensors)
+    write_json(out / CHECKPOINT_STATE, {**progress, "optimizers": plain})
+
+
+def load_checkpoint(out: Path, model, optimizers) -> dict:
+    tensors = load_tensors(out / CHECKPOINT_WEIGHTS)
+    progress = read_json(out / CHECKPOINT_STATE)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    restore_optimizers(optimizers, {k: v for k, v in tensors.items() if k.startswith("optim")},
+                       progress["optimizers"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return progress
+
+
+def default_out_dir() -> Path:
+    return Path("runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
+    """A resumed run uses the options it was started with, so it ends where the first run would."""
+    if not (out / CHECKPOINT_STATE).is_file():
+        raise StocksentError(f"nothing to resume in {out}: no {CHECKPOINT_STATE} (start without --resume)")
+    saved = TrainConfig.from_dict(read_json(out / CONFIG)["train"])
+    saved.resume, saved.out, saved.device = True, str(out), config.device
+    if config.data is not None:
+        saved.data = config.data
+    return saved
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train, keep the best epoch by validation accuracy, evaluate it on the test split."""
+    config.validate()
+    out = Path(config.out) if config.out else default_out_dir()
+    if config.resume:
+        config = resume_config(out, config)
+    elif (out / CONFIG).exists():
+        raise StocksentError(f"{out} already holds a model: choose another --out, delete it, or pass --resume")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = resolve_device(config.device)
+    started = time.perf_counter()
+
+    data_path = locate_dataset(config.data)
+    data_sha = sha256_file(data_path)
+    data = read_labelled(data_path)
+    if data.skipped:
+        log(f"skipped {data.skipped} rows without a bullish/bearish label")
+    splits = prepare_splits(data, config.text_options, config.effective_split_seed, config.max_examples)
+    if min(splits.sizes().values()) == 0:
+        raise StocksentError(f"{data_path} has too few usable messages to split 80/10/10 ({len(data.labels)} labelled)")
+    log(f"data {data_path}: train {len(splits.train)}, validation {len(splits.val)}, test {len(splits.test)}")
+
+    torch.manual_seed(config.seed)
+    if config.resume:
+        vocab = Vocabulary.from_dict(read_json(out / "vocab.json"))
+        if read_json(out / CONFIG)["data"]["sha256"] != data_sha:
+            raise StocksentError(f"{data_path} is not the file this run started with (sha256 differs)")
+    else:
+        vocab = Vocabulary.build(splits.train.tokens, config.min_count)
+    train_x, val_x = vocab.encode_many(splits.train.tokens), vocab.encode_many(splits.val.tokens)
+    model = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
+                           sparse_embedding=config.optimizer == "adam").to(device)
+    optimizers = make_optimizers(model, config)
+    manifest = run_manifest(config, data_path, data_sha, splits, data.skipped)
+    progress = {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0}
+    if config.resume:
+        progress = load_checkpoint(out, model, optimizers)
+        started -= progress.get("elapsed", 0.0)
+        log(f"resuming {out} after epoch {progress['epoch']}")
+    else:
+        save_model_dir(out, model, manifest, vocab)
+    criterion = loss_function(config.loss)
+    n_batches = math.ceil(len(train_x) / config.batch_size)
+
+    for epoch in range(progress["epoch"] + 1, config.epochs + 1):
+        if config.patience and epoch - progress["best_epoch"] > config.patience and progress["best_epoch"]:
+            log(f"early stop: no better validation accuracy for {config.patience} epochs")
+            break
+        epoch_start = time.perf_counter()
+        model.train()
+        rng = np.random.default_rng([config.seed, epoch])  # per-epoch order: resume needs no RNG state
+        loss_sum = correct = seen = 0.0
+        bar = tqdm(iterate_batches(train_x, config.batch_size, rng), total=n_batches, file=sys.stderr,
+                   desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=None)
+        for batch in bar:
+            y = torch.from_numpy(splits.train.labels[batch.index]).to(device)
+            logits = model(batch.ids.to(device), batch.lengths)
+            loss = criterion(logits, y)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            for opt in optimizers:
+                opt.step()
+            loss_sum += loss.item() * len(y)
+            correct += ((logits.detach() >= 0) == (y >= 0.5)).sum().item()
+            seen += len(y)
+        val_p = predict_proba_sequences(model, val_x, device=device)
+        val_y = torch.from_numpy(splits.val.labels)
+        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+               "val_loss": float(criterion(torch.logit(torch.from_numpy(val_p).double().clamp(1e-7, 1 - 1e-7)),
+                                           val_y.double())),
+               "val_accuracy": float(((val_p >= 0.5) == (splits.val.labels >= 0.5)).mean()),
+               "seconds": time.perf_counter() - epoch_start}
+        progress["history"].append(row)
+        log(epoch_line(epoch, config.epochs, n_batches, row))
+        if row["val_accuracy"] > progress["best_val_accuracy"]:
+            progress["best_epoch"], progress["best_val_accuracy"] = epoch, row["val_accuracy"]
+            save_weights(out, model)
+        progress["epoch"] = epoch
+        save_checkpoint(out, model, optimizers,
+                        {**progress, "elapsed": time.perf_counter() - started})
+
+    best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob)
+    best.load_state_dict(load_tensors(out / WEIGHTS))
+    test_p = predict_proba_sequences(best.to(device), vocab.encode_many(splits.test.tokens), device=device)
+    metrics = {"history": progress["history"], "best_epoch": progress["best_epoch"],
+               "test": classification_metrics(splits.test.labels, test_p),
+               "split": splits.sizes(),
+               "seconds_total": time.perf_counter() - started}
+    write_json(out / METRICS, metrics)
+    write_learning_curve(out / CURVE, progress["history"])
+    return TrainResult(out, metrics)
