@@ -98,3 +98,26 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     config = TrainConfig(preset=name, **values)
     config.validate()
     return config
+
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Training options from a JSON file (as `tune` writes); validated by `preset` afterwards."""
+    import json
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise StocksentError(f"no such config file: {path}")
+    try:
+        values = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise StocksentError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise StocksentError(f"{path} must hold a JSON object of training options")
+    values = values.get("train", values)  # accept a model's config.json too
+    TrainConfig.from_dict({k: v for k, v in values.items()})  # rejects unknown names early
+    if "lstm_sizes" in values:
+        values["lstm_sizes"] = tuple(values["lstm_sizes"])
+    for key in ("data", "out", "resume"):
+        values.pop(key, None)
+    return values

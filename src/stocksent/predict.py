@@ -37,7 +37,9 @@ class SentimentModel:
         self.threshold = float(config.get("threshold", 0.5))
 
     @classmethod
-    def load(cls, directory: str | Path) -> "SentimentModel":
+    def load(cls, directory: str | Path, backend: str = "torch") -> "SentimentModel":
+        if backend != "torch":
+            raise StocksentError(f"unknown backend {backend!r}: use torch")
         model, config, vocab = load_model_dir(directory)
         return cls(model, config, vocab, Path(directory))
 

@@ -1,0 +1,199 @@
+"""Command line: a thin shell over the Python API. Parse, call, print; user errors become one line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .errors import StocksentError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 128,64, got {text!r}") from None
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model and evaluate it on the test split")
+    p.add_argument("--data", help="labelled CSV/CSV.gz/JSONL (default: $STOCKSENT_DATA, cache or download)")
+    p.add_argument("--out", help="output directory (default: runs/<timestamp>)")
+    p.add_argument("--preset", default="default", help="default | tutorial")
+    p.add_argument("--config", help="JSON file of training options (a preset file written by `tune`)")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adam", "adadelta"])
+    p.add_argument("--loss", choices=["bce", "mse"])
+    p.add_argument("--embed-size", type=positive_int)
+    p.add_argument("--lstm-sizes", type=int_list, metavar="128,64")
+    p.add_argument("--keep-prob", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--patience", type=positive_int)
+    p.add_argument("--max-examples", type=positive_int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=positive_int, dest="num_threads", help="torch CPU threads")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.set_defaults(handler=run_train)
+
+
+def train_overrides(args: argparse.Namespace) -> dict:
+    names = ["data", "out", "epochs", "batch_size", "lr", "optimizer", "loss", "embed_size", "lstm_sizes",
+             "keep_prob", "seed", "patience", "max_examples", "device", "num_threads"]
+    overrides = {name: getattr(args, name) for name in names}
+    overrides["resume"] = args.resume or None
+    return overrides
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .config import load_config_file, preset
+    from .training import train
+
+    base = load_config_file(args.config) if args.config else {}
+    config = preset(base.pop("preset", args.preset) if args.config else args.preset,
+                    **{**base, **{k: v for k, v in train_overrides(args).items() if v is not None}})
+    result = train(config)
+    test = result.metrics["test"]
+    print(f"model: {result.out}")
+    print(f"best epoch: {result.metrics['best_epoch']}  ({result.metrics['seconds_total']:.0f} s)")
+    print(format_metrics(test))
+    return 0
+
+
+def format_metrics(m: dict) -> str:
+    (tn, fp), (fn, tp) = m["confusion"]
+    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
+    return (f"test n={m['n']}  accuracy {m['accuracy']:.4f}  precision {m['precision']:.4f}  "
+            f"recall {m['recall']:.4f}  f1 {m['f1']:.4f}  roc_auc {auc}  "
+            f"(majority {m['majority_accuracy']:.4f})\nconfusion [[tn fp] [fn tp]] = [[{tn} {fp}] [{fn} {tp}]]")
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a trained model on labelled data")
+    p.add_argument("--model", required=True, help="model directory written by train")
+    p.add_argument("--data", help="labelled file (default: the training file)")
+    p.add_argument("--split", choices=["test", "all"],
+                   help="test: the recorded test split (training file only); all: every row")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .predict import SentimentModel
+
+    result = evaluate(SentimentModel.load(args.model), args.data, args.split)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"split: {result['split']}")
+        print(format_metrics(result).replace("test n=", "n="))
+    return 0
+
+
+def add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="label messages as bullish or bearish")
+    p.add_argument("--model", required=True, help="model directory written by train")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (else --input, else stdin)")
+    p.add_argument("--input", help="CSV/CSV.gz (message column), JSON Lines (message/body) or text, one per line")
+    p.add_argument("--output", help="write results here (CSV if it ends in .csv, else JSON Lines)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--backend", default="torch", help="torch (default) or onnx")
+    p.set_defaults(handler=run_predict)
+
+
+def read_predict_input(args: argparse.Namespace) -> list[str]:
+    from .data import read_texts
+
+    if args.texts and args.input:
+        raise StocksentError("give messages as arguments or with --input, not both")
+    if args.texts:
+        return list(args.texts)
+    if args.input:
+        return read_texts(args.input)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise StocksentError("no messages: pass TEXT arguments, --input PATH, or pipe messages on stdin")
+    return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+
+
+def prediction_rows(texts: list[str], predictions) -> list[dict]:
+    return [{"message": t, "label": p.label, "p_bullish": round(p.p_bullish, 6)} for t, p in zip(texts, predictions)]
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .atomic import atomic_open
+    from .predict import SentimentModel
+
+    model = SentimentModel.load(args.model, backend=args.backend)
+    texts = read_predict_input(args)
+    rows = prediction_rows(texts, model.predict(texts))
+    if args.output:
+        with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
+            write_rows(handle, rows, as_csv=args.output.lower().endswith(".csv"))
+        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+    elif args.json:
+        write_rows(sys.stdout, rows, as_csv=False)
+    else:
+        for row in rows:
+            print(f"{row['label']:<8} {row['p_bullish']:.3f}  {row['message']}")
+    return 0
+
+
+def write_rows(handle: io.TextIOBase, rows: list[dict], as_csv: bool) -> None:
+    if as_csv:
+        writer = csv.DictWriter(handle, fieldnames=["message", "label", "p_bullish"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# Each entry adds one subcommand; later modules (bench, serve, export, ...) register here.
+COMMANDS: list[Callable] = [add_train, add_evaluate, add_predict]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="stocksent", description=__doc__.splitlines()[0].split(":")[0] and
+                                     "Sentiment of StockTwits messages with an LSTM.")
+    parser.add_argument("--version", action="version", version=f"stocksent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except StocksentError as err:
+        print(f"stocksent: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stocksent: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): not an error worth a traceback
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""Reading messages and labels from the formats users actually have, and fetching the dataset.
+
+Everything a user can get wrong here (a missing file, a wrong format, a failed download)
+becomes a one-line StocksentError, so the CLI never shows a traceback for bad input.
+Messages are returned exactly as written: cleaning them is the preprocessing module's job.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import http.client
+import io
+import json
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from stocksent.atomic import atomic_open
+from stocksent.errors import StocksentError
+
+__all__ = [
+    "LABELS",
+    "DATASET_SHA256",
+    "DATASET_URL",
+    "DATASET_FILENAME",
+    "LabelledData",
+    "read_records",
+    "read_labelled",
+    "read_texts",
+    "parse_label",
+    "split_indices",
+    "sha256_file",
+    "cache_dir",
+    "locate_dataset",
+    "download",
+]
+
+log = logging.getLogger(__name__)
+
+LABELS: tuple[str, str] = ("bearish", "bullish")  # index is the class id: bearish=0, bullish=1
+DATASET_SHA256 = "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef"
+DATASET_URL = (
+    "https://raw.githubusercontent.com/garretthoffman/lstm-oreilly/"
+    "907bc5a31b5767622c845f31d2dee02fdcf2c971/data/StockTwits_SPY_Sentiment_2017.gz"
+)
+DATASET_FILENAME = "StockTwits_SPY_Sentiment_2017.gz"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_MESSAGE_COLUMNS = ("message", "body", "text")  # preference order
+_CHUNK = 1 << 20
+_LINE_START = re.compile(r"^\s*(\S)", re.MULTILINE)  # first character of each non-blank line
+_LABEL_IDS = {name: i for i, name in enumerate(LABELS)}
+
+Record = dict[str, Any]  # {"message": str, "sentiment": str | None}
+
+
+@dataclass
+class LabelledData:
+    """Messages with their class ids, plus how many rows had no usable label (reported, not silent)."""
+
+    messages: list[str]
+    labels: list[int]  # 0 bearish, 1 bullish
+    skipped: int  # rows without a bullish/bearish label
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def parse_label(value: object) -> int | None:
+    """'bullish' -> 1, 'bearish' -> 0 (any case, surrounding spaces ignored); anything else -> None."""
+    if not isinstance(value, str):
+        return None
+    label = _LABEL_IDS.get(value)  # fast path: the dataset is already lower-case
+    return label if label is not None else _LABEL_IDS.get(value.strip().lower())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_text(path: Path) -> str:
+    """Whole file as text: gunzipped if it starts with the gzip magic, UTF-8 checked with a line number."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise StocksentError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise StocksentError(f"{path} is a directory, not a file; pass the path of a data file") from None
+    except OSError as exc:
+        raise StocksentError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise StocksentError(
+                f"{path} looks gzip-compressed but is truncated or corrupt ({exc}); "
+                "download or copy it again"
+            ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise StocksentError(
+            f"{path} is not UTF-8 text (bad byte at line {line}, byte offset {exc.start}); "
+            "re-save the file as UTF-8"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text or text.isspace():
+        raise StocksentError(f"{path} is empty; give a file with one or more messages")
+    return text
+
+
+def _format_of(path: Path) -> str:
+    """Format hinted by the file name ('' if none), looking through a trailing .gz."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    ext = suffixes[-1] if suffixes else ""
+    return {
+        ".csv": "csv",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "json",
+        ".txt": "text",
+    }.get(ext, "")
+
+
+def _lines(text: str) -> list[str]:
+    """Split on newlines only: str.splitlines would also split on U+2028 etc. inside a message."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _all_lines_are_objects(text: str) -> bool:
+    """True if every non-blank line starts with '{' (JSON Lines); stops at the first line that does not."""
+    seen = False
+    for match in _LINE_START.finditer(text):
+        if match.group(1) != "{":
+            return False
+        seen = True
+    return seen
+
+
+def _sentiment_of(obj: dict[str, Any]) -> str | None:
+    """`sentiment` (a string or {'basic': ...}), else StockTwits' entities.sentiment.basic; may be null."""
+    value = obj.get("sentiment")
+    if isinstance(value, dict):
+        value = value.get("basic")
+    if value is None:
+        entities = obj.get("entities")
+        if isinstance(entities, dict):
+            sentiment = entities.get("sentiment")
+            if isinstance(sentiment, dict):
+                value = sentiment.get("basic")
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _record_from_object(obj: Any, path: Path, where: str) -> Record:
+    """One message object (JSON Lines row or StockTwits API item) to a record."""
+    if not isinstance(obj, dict):
+        raise StocksentError(
+            f"{path} {where}: expected a JSON object with a 'message' or 'body', got {type(obj).__name__}"
+        )
+    key = "message" if "message" in obj else "body" if "body" in obj else None
+    if key is None:
+        keys = ", ".join(sorted(map(str, obj))) or "none"
+        raise StocksentError(
+            f"{path} {where}: object has no 'message' or 'body' field (fields found: {keys})"
+        )
+    message = obj[key]
+    if not isinstance(message, str):
+        raise StocksentError(
+            f"{path} {where}: '{key}' must be a string, got {type(message).__name__}"
+        )
+    return {"message": message, "sentiment": _sentiment_of(obj)}
+
+
+def _records_from_jsonl(text: str, path: Path) -> list[Record]:
+    records: list[Record] = []
+    for number, line in enumerate(_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise StocksentError(
+                f"{path} line {number}: invalid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        records.append(_record_from_object(obj, path, f"line {number}"))
+    return records
+
+
+def _records_from_json_value(value: Any, path: Path) -> list[Record]:
+    """A StockTwits API response ({'messages': [...]}), a list of message objects, or one object."""
+    if isinstance(value, dict) and "messages" in value:
+        items = value["messages"]
+        if not isinstance(items, list):
+            raise StocksentError(f"{path}: 'messages' must be a list, got {type(items).__name__}")
+    elif isinstance(value, list):
+        items = value
+    elif isinstance(value, dict) and ("message" in value or "body" in value):
+        items = [value]
+    else:
+        found = ", ".join(sorted(map(str, value))) if isinstance(value, dict) else type(value).__name__
+        raise StocksentError(
+            f"{path}: JSON has no 'messages' list or message objects (found: {found}); "
+            "expected a StockTwits API response or a list of objects with 'body'/'message'"
+        )
+    return [_record_from_object(item, path, f"item {i}") for i, item in enumerate(items)]
+
+
+def _json_error(exc: json.JSONDecodeError, path: Path) -> StocksentError:
+    return StocksentError(
+        f"{path} line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
+    )
+
+
+def _records_from_json_text(text: str, path: Path) -> list[Record]:
+    """Whole-document JSON, falling back to JSON Lines when it is one object per line."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if _all_lines_are_objects(text):
+            return _records_from_jsonl(text, path)
+        raise _json_error(exc, path) from None
+    return _records_from_json_value(value, path)
+
+
+def _first_and_last_char(text: str) -> tuple[str, str]:
+    """First and last non-whitespace characters, without copying a large text."""
+    match = re.search(r"\S", text)
+    first = match.group() if match else ""
+    tail = text[-4096:].rstrip()
+    return first, tail[-1:] if tail else text.rstrip()[-1:]
+
+
+def _try_json(text: str) -> Any | None:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _csv_header(text: str) -> list[str] | None:
+    """First CSV record (from the first 64 KiB: a header is never longer), or None if not CSV."""
+    try:
+        return next(csv.reader(io.StringIO(text[: 1 << 16], newline="")), None)
+    except csv.Error:
+        return None
+
+
+def _find_column(header: Sequence[str], names: Sequence[str]) -> int | None:
+    normalized = [h.strip().lower() for h in header]
+    for name in names:
+        if name in normalized:
+            return normalized.index(name)
+    return None
+
+
+def _records_from_csv(text: str, path: Path) -> list[Record]:
+    # strict: an unbalanced quote is an error with a line number, not the rest of the file in one field.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None) or []
+        message_col = _find_column(header, _MESSAGE_COLUMNS)
+        if message_col is None:
+            found = ", ".join(repr(h) for h in header) or "none"
+            raise StocksentError(
+                f"{path} has no 'message' column (columns found: {found}); "
+                "add a header row with a 'message' (or 'body'/'text') column"
+            )
+        sentiment_col = _find_column(header, ("sentiment",))
+        records: list[Record] = []
+        start = reader.line_num + 1  # where the next record begins, for error messages
+        for row in reader:
+            if not row:  # blank line
+                start = reader.line_num + 1
+                continue
+            message = row[message_col] if message_col < len(row) else ""
+            sentiment = None
+            if sentiment_col is not None and sentiment_col < len(row):
+                sentiment = row[sentiment_col] or None
+            records.append({"message": message, "sentiment": sentiment})
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise StocksentError(
+            f"{path} line {start}: malformed CSV ({exc}); check the quotes in that row"
+        ) from None
+    return records
+
+
+def _records_from_plain(text: str) -> list[Record]:
+    return [{"message": line, "sentiment": None} for line in _lines(text) if line.strip()]
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """Every message in the file, in file order, as {'message': str, 'sentiment': str | None}.
+
+    The format comes from the extension (.csv, .jsonl/.ndjson, .json, .txt, each optionally .gz)
+    or, failing that, from the content, so users can pass whatever export they have.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    fmt = _format_of(path)
+    first, last = _first_and_last_char(text)
+
+    if fmt == "csv":
+        records = _records_from_csv(text, path)
+    elif fmt == "jsonl":
+        records = _records_from_jsonl(text, path)
+    elif fmt == "json":
+        records = _records_from_json_text(text, path)
+    elif fmt == "text":
+        records = _records_from_plain(text)
+    elif _all_lines_are_objects(text):
+        records = _records_from_json_text(text, path)
+    elif (first, last) in {("{", "}"), ("[", "]")} and (value := _try_json(text)) is not None:
+        records = _records_from_json_value(value, path)
+    else:  # without an extension, text like "[SPY] up ... ]" is a message, not broken JSON
+        header = _csv_header(text)
+        if header is not None and _find_column(header, _MESSAGE_COLUMNS) is not None:
+            records = _records_from_csv(text, path)
+        else:
+            records = _records_from_plain(text)
+
+    if not records:
+        raise StocksentError(f"{path} contains no messages; give a file with one or more messages")
+    return records
+
+
+def read_labelled(path: str | os.PathLike) -> LabelledData:
+    """Messages with bullish/bearish labels for training; unlabelled rows are counted, not used."""
+    records = read_records(path)
+    messages: list[str] = []
+    labels: list[int] = []
+    for record in records:
+        label = parse_label(record["sentiment"])
+        if label is not None:
+            messages.append(record["message"])
+            labels.append(label)
+    if not labels:
+        raise StocksentError(
+            f"{path} has no rows labelled bullish or bearish ({len(records)} rows read); "
+            "training needs a 'sentiment' column (or StockTwits entities.sentiment.basic)"
+        )
+    return LabelledData(messages=messages, labels=labels, skipped=len(records) - len(labels))
+
+
+def read_texts(path: str | os.PathLike) -> list[str]:
+    """Just the messages, for prediction: labels, if present, are ignored."""
+    return [record["message"] for record in read_records(path)]
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def split_indices(
+    n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)
+) -> tuple[list[int], list[int], list[int]]:
+    """Train/validation/test indices from one seeded permutation, so a seed always gives the same split.
+
+    Sizes are int(n * fractions[0]) and int(n * fractions[1]); test takes the rest.
+    """
+    if n < 0:
+        raise StocksentError(f"cannot split {n} rows; the number of rows must be >= 0")
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise StocksentError(
+            f"split fractions {tuple(fractions)} are invalid; give three non-negative numbers summing to 1"
+        )
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_train = int(n * fractions[0])
+    n_val = int(n * fractions[1])
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+# --------------------------------------------------------------------------- dataset location
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in chunks so large files do not need to fit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where the downloaded dataset is kept: $XDG_CACHE_HOME/stocksent, else ~/.cache/stocksent."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    root = Path(base).expanduser() if base else Path.home() / ".cache"
+    return root / "stocksent"
+
+
+def _existing_file(value: str | os.PathLike, source: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise StocksentError(f"no such file: {path} (from {source})")
+    if path.is_dir():
+        raise StocksentError(f"{path} (from {source}) is a directory; give the path of the data file")
+    return path
+
+
+def download(url: str, dest: Path, sha256: str, timeout: float = 60) -> Path:
+    """Fetch `url` into `dest`, verifying the sha256 while streaming.
+
+    The file is written atomically, so `dest` either holds a verified copy or is untouched:
+    a failed, truncated or corrupt download never leaves anything behind.
+    """
+    dest = Path(dest)
+    hint = "pass --data PATH to a local copy of the dataset (or set STOCKSENT_DATA)"
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StocksentError(
+            f"cannot create cache directory {dest.parent}: {exc.strerror or exc}; {hint}"
+        ) from None
+    log.info("downloading %s to %s", url, dest)
+    digest = hashlib.sha256()
+    try:
+        with atomic_open(dest, "wb") as out:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                expected_size = response.headers.get("Content-Length")
+                received = 0
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    received += len(chunk)
+            # http.client's read(amt) returns b"" on a dropped connection instead of raising.
+            if expected_size is not None and expected_size.isdigit() and received < int(expected_size):
+                raise StocksentError(
+                    f"download failed: {url} was cut off after {received} of {expected_size} bytes; "
+                    f"nothing was saved; {hint}"
+                )
+            got = digest.hexdigest()
+            if got != sha256.lower():
+                # Raised inside atomic_open, so the temporary file is removed and dest is untouched.
+                raise StocksentError(
+                    f"downloaded file from {url} failed verification: expected sha256 {sha256.lower()}, "
+                    f"got {got}; nothing was saved; {hint}"
+                )
+    except StocksentError:
+        raise
+    except urllib.error.HTTPError as exc:
+        raise StocksentError(
+            f"download failed: {url} answered HTTP {exc.code} {exc.reason}; {hint}"
+        ) from None
+    except urllib.error.URLError as exc:
+        raise StocksentError(f"download failed: cannot reach {url} ({exc.reason}); {hint}") from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise StocksentError(
+            f"download failed: {url} ({type(exc).__name__}: {exc}); {hint}"
+        ) from None
+    return dest
+
+
+def locate_dataset(
+    path: str | os.PathLike | None = None,
+    *,
+    url: str = DATASET_URL,
+    sha256: str = DATASET_SHA256,
+    timeout: float = 60,
+) -> Path:
+    """The dataset file to use: explicit path, else $STOCKSENT_DATA, else a verified cached copy,
+    else a fresh download into the cache (so the first run works with no setup)."""
+    if path is not None:
+        return _existing_file(path, "--data")
+    env = os.environ.get("STOCKSENT_DATA")
+    if env:
+        return _existing_file(env, "STOCKSENT_DATA")
+    cached = cache_dir() / DATASET_FILENAME
+    if cached.is_file():
+        if sha256_file(cached) == sha256.lower():
+            return cached
+        log.warning("cached dataset %s has the wrong sha256; downloading it again", cached)
+        cached.unlink(missing_ok=True)  # never keep a corrupt copy, even if the re-download fails
+    return download(url, cached, sha256, timeout)
