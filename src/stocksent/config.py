@@ -32,13 +32,15 @@ class TrainConfig:
     resume: bool = False
     min_count: int = 2  # a word seen fewer times in training maps to <unk>
     keep_emoji: bool = True
+    keep_cashtags: bool = True
     max_tokens: int = 100
     split_seed: int | None = None  # None: same as seed
     num_threads: int | None = None  # None: torch's choice
 
     @property
     def text_options(self) -> TextOptions:
-        return TextOptions(keep_emoji=self.keep_emoji, max_tokens=self.max_tokens)
+        return TextOptions(keep_emoji=self.keep_emoji, keep_cashtags=self.keep_cashtags,
+                           max_tokens=self.max_tokens)
 
     @property
     def effective_split_seed(self) -> int:
@@ -85,7 +87,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The tutorial's exact recipe (its flaws fixed elsewhere: vocabulary, padding, state, last batch).
     "tutorial": dict(epochs=50, batch_size=256, lr=0.1, optimizer="adadelta", loss="mse",
                      embed_size=300, lstm_sizes=(128, 64), keep_prob=0.5, patience=None,
-                     min_count=1, keep_emoji=False),
+                     min_count=1, keep_emoji=False, keep_cashtags=False),
     "default": {},
 }
 

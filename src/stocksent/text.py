@@ -26,8 +26,14 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("number", r"\d+(?:[.,:]\d+)*", " NUMBER "),
     ("apostrophe", r"['\u2019]", ""),
 )
-_COMPILED = tuple((re.compile(pattern), repl) for _, pattern, repl in RULES)
-_PLACEHOLDERS = tuple((token[1:-1], token) for token in SPECIAL_TOKENS)
+_COMPILED = tuple((name, re.compile(pattern), repl) for name, pattern, repl in RULES)
+# CASHTAG is the placeholder of a kept ticker symbol: $VXX -> " CASHTAGvxx " -> "$vxx".
+_PLACEHOLDERS = (*((token[1:-1], token) for token in SPECIAL_TOKENS), ("CASHTAG", "$"))
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+def _cashtag(match: re.Match) -> str:
+    return f" CASHTAG{_NOT_ALNUM.sub('', match.group()[1:])} "
 
 # Non-ASCII letters vanish inside their word (café -> caf); punctuation separates words.
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -41,6 +47,9 @@ class TextOptions:
     """Normalisation options; saved with a model so prediction treats text exactly as training."""
 
     keep_emoji: bool = False
+    # Keep each ticker as its own token ($vxx, $sqqq: volatility and inverse funds say "bearish");
+    # tickers the vocabulary does not know still become <TICKER>.
+    keep_cashtags: bool = False
     max_tokens: int = 100  # a guard against pathological input; real messages are under 60 tokens
 
     def to_dict(self) -> dict:
@@ -54,7 +63,9 @@ class TextOptions:
 def normalise(message: str, options: TextOptions = TextOptions()) -> list[str]:
     """Tokens of one message; an empty list when nothing is left."""
     text = message.lower()
-    for pattern, repl in _COMPILED:
+    for name, pattern, repl in _COMPILED:
+        if name == "ticker" and options.keep_cashtags:
+            repl = _cashtag
         text = pattern.sub(repl, text)
     if options.keep_emoji:
         text = _NON_ASCII_KEEP_EMOJI.sub("", _EMOJI_MODIFIERS.sub("", text))

@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -147,8 +148,35 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
     return saved
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train, keep the best epoch by validation accuracy, evaluate it on the test split."""
+def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimizer], criterion,
+                    sequences: list[np.ndarray], labels: np.ndarray, batch_size: int,
+                    rng: np.random.Generator, device: torch.device, desc: str = "") -> tuple[float, float]:
+    """One pass over every training message (the last short batch included); mean loss and accuracy."""
+    model.train()
+    loss_sum = correct = seen = 0.0
+    batches = iterate_batches(sequences, batch_size, rng)
+    for batch in tqdm(batches, total=math.ceil(len(sequences) / batch_size), file=sys.stderr, desc=desc,
+                      leave=False, disable=None):
+        y = torch.from_numpy(labels[batch.index]).to(device)
+        logits = model(batch.ids.to(device), batch.lengths)
+        loss = criterion(logits, y)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+        loss_sum += loss.item() * len(y)
+        correct += ((logits.detach() >= 0) == (y >= 0.5)).sum().item()
+        seen += len(y)
+    return loss_sum / seen, correct / seen
+
+
+def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train, keep the best epoch by validation accuracy, evaluate it on the test split.
+
+    `on_epoch(row)` sees each epoch's history row after its checkpoint is saved (tuning prunes from
+    it; raising there stops training, and `resume` can continue from that epoch).
+    """
     config.validate()
     out = Path(config.out) if config.out else default_out_dir()
     if config.resume:
@@ -197,26 +225,13 @@ def train(config: TrainConfig) -> TrainResult:
             log(f"early stop: no better validation accuracy for {config.patience} epochs")
             break
         epoch_start = time.perf_counter()
-        model.train()
         rng = np.random.default_rng([config.seed, epoch])  # per-epoch order: resume needs no RNG state
-        loss_sum = correct = seen = 0.0
-        bar = tqdm(iterate_batches(train_x, config.batch_size, rng), total=n_batches, file=sys.stderr,
-                   desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=None)
-        for batch in bar:
-            y = torch.from_numpy(splits.train.labels[batch.index]).to(device)
-            logits = model(batch.ids.to(device), batch.lengths)
-            loss = criterion(logits, y)
-            for opt in optimizers:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for opt in optimizers:
-                opt.step()
-            loss_sum += loss.item() * len(y)
-            correct += ((logits.detach() >= 0) == (y >= 0.5)).sum().item()
-            seen += len(y)
+        train_loss, train_accuracy = train_one_epoch(
+            model, optimizers, criterion, train_x, splits.train.labels, config.batch_size, rng, device,
+            desc=f"epoch {epoch}/{config.epochs}")
         val_p = predict_proba_sequences(model, val_x, device=device)
         val_y = torch.from_numpy(splits.val.labels)
-        row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
                "val_loss": float(criterion(torch.logit(torch.from_numpy(val_p).double().clamp(1e-7, 1 - 1e-7)),
                                            val_y.double())),
                "val_accuracy": float(((val_p >= 0.5) == (splits.val.labels >= 0.5)).mean()),
@@ -229,6 +244,8 @@ def train(config: TrainConfig) -> TrainResult:
         progress["epoch"] = epoch
         save_checkpoint(out, model, optimizers,
                         {**progress, "elapsed": time.perf_counter() - started})
+        if on_epoch is not None:
+            on_epoch(row)
 
     best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob)
     best.load_state_dict(load_tensors(out / WEIGHTS))
