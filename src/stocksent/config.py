@@ -20,6 +20,8 @@ class TrainConfig:
     epochs: int = 12
     batch_size: int = 64
     lr: float = 0.002
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    word_dropout: float = 0.0  # fraction of training words replaced by <unk>
     optimizer: str = "adam"  # adam | adadelta
     loss: str = "bce"  # bce | mse
     embed_size: int = 300
@@ -51,6 +53,8 @@ class TrainConfig:
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr > 0, "--lr must be positive"),
+            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
+            (0 <= self.word_dropout < 1, "word_dropout must be in [0, 1)"),
             (self.optimizer in ("adam", "adadelta"), "--optimizer must be adam or adadelta"),
             (self.loss in ("bce", "mse"), "--loss must be bce or mse"),
             (self.embed_size >= 1, "--embed-size must be at least 1"),

@@ -150,15 +150,23 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
 
 def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimizer], criterion,
                     sequences: list[np.ndarray], labels: np.ndarray, batch_size: int,
-                    rng: np.random.Generator, device: torch.device, desc: str = "") -> tuple[float, float]:
-    """One pass over every training message (the last short batch included); mean loss and accuracy."""
+                    rng: np.random.Generator, device: torch.device, desc: str = "",
+                    word_dropout: float = 0.0) -> tuple[float, float]:
+    """One pass over every training message (the last short batch included); mean loss and accuracy.
+
+    `word_dropout` turns that fraction of words into <unk>, so the model cannot lean on any single
+    word and learns what unknown words look like (test messages have many).
+    """
     model.train()
     loss_sum = correct = seen = 0.0
     batches = iterate_batches(sequences, batch_size, rng)
     for batch in tqdm(batches, total=math.ceil(len(sequences) / batch_size), file=sys.stderr, desc=desc,
                       leave=False, disable=None):
         y = torch.from_numpy(labels[batch.index]).to(device)
-        logits = model(batch.ids.to(device), batch.lengths)
+        ids = batch.ids
+        if word_dropout:
+            ids = ids.masked_fill((torch.rand(ids.shape) < word_dropout) & (ids > 1), 1)
+        logits = model(ids.to(device), batch.lengths)
         loss = criterion(logits, y)
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
@@ -226,9 +234,12 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
             break
         epoch_start = time.perf_counter()
         rng = np.random.default_rng([config.seed, epoch])  # per-epoch order: resume needs no RNG state
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = config.lr * config.lr_decay ** (epoch - 1)
         train_loss, train_accuracy = train_one_epoch(
             model, optimizers, criterion, train_x, splits.train.labels, config.batch_size, rng, device,
-            desc=f"epoch {epoch}/{config.epochs}")
+            desc=f"epoch {epoch}/{config.epochs}", word_dropout=config.word_dropout)
         val_p = predict_proba_sequences(model, val_x, device=device)
         val_y = torch.from_numpy(splits.val.labels)
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
