@@ -19,9 +19,14 @@ def evaluate(model: SentimentModel, data_path: str | Path | None = None, split: 
     `"all"` for any other.
     """
     recorded = model.config.get("data", {})
-    data_path = Path(data_path or recorded.get("path", ""))
-    if not str(data_path) or not data_path.exists():
-        raise StocksentError(f"data file not found: {data_path or '(none recorded)'}; pass --data PATH")
+    given = data_path or recorded.get("path")
+    if not given:  # not Path(""): that is ".", which exists
+        raise StocksentError("no data file recorded with this model; pass --data PATH")
+    data_path = Path(given)
+    if not data_path.exists():
+        raise StocksentError(f"data file not found: {data_path}; pass --data PATH")
+    if data_path.is_dir():
+        raise StocksentError(f"{data_path} is a directory, not a file; pass --data PATH of a labelled data file")
     is_training_file = sha256_file(data_path) == recorded.get("sha256")
     split = split or ("test" if is_training_file else "all")
     if split not in ("test", "all"):

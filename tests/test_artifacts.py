@@ -1,0 +1,231 @@
+"""Tests for stocksent.artifacts: the model directory round trip, and a clear error for every bad one."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stocksent.artifacts import (CONFIG, VOCAB, WEIGHTS, load_model_dir, load_tensors, save_model_dir,
+                                 save_tensors)
+from stocksent.errors import StocksentError
+from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.predict import SentimentModel
+from stocksent.vocab import Vocabulary
+
+MESSAGES = ["$SPY breaking out, loading calls 🚀", "$SPY crash incoming, buying puts", "flat", "",
+            "@bob $AAPL $12.50 to 13 http://x.co"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def model_copy(small_model_dir, tmp_path) -> Path:
+    """A private copy of the trained model directory, free to break."""
+    copy = tmp_path / "model"
+    shutil.copytree(small_model_dir, copy)
+    return copy
+
+
+def tiny_model_dir(directory: Path, seed: int = 0) -> tuple[LSTMClassifier, Vocabulary]:
+    torch.manual_seed(seed)
+    vocab = Vocabulary.build([["buy", "calls"], ["sell", "puts", "<TICKER>"]])
+    model = LSTMClassifier(len(vocab), embed_size=8, lstm_sizes=(6, 4), keep_prob=0.7)
+    save_model_dir(directory, model, {"text": {"keep_emoji": True}, "threshold": 0.5}, vocab)
+    return model, vocab
+
+
+def assert_one_line_error(directory: Path, *words: str) -> str:
+    with pytest.raises(StocksentError) as info:
+        load_model_dir(directory)
+    message = str(info.value)
+    assert message and "\n" not in message
+    for word in words:
+        assert word in message, message
+    # The public loader gives the same error.
+    with pytest.raises(StocksentError):
+        SentimentModel.load(directory)
+    return message
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
+    model, vocab = tiny_model_dir(tmp_path / "m")
+    loaded, config, loaded_vocab = load_model_dir(tmp_path / "m")
+    assert not loaded.training
+    assert loaded_vocab.words == vocab.words
+    assert config["model"] == {"vocab_size": len(vocab), "embed_size": 8, "lstm_sizes": [6, 4],
+                               "keep_prob": pytest.approx(0.7)}
+    assert config["text"] == {"keep_emoji": True}
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    sequences = [np.array(s) for s in ([2, 3], [4, 5, 6, 1], [1])]
+    np.testing.assert_array_equal(predict_proba_sequences(loaded, sequences),
+                                  predict_proba_sequences(model.eval(), sequences))
+
+
+def test_trained_model_round_trip(small_model_dir: Path, tmp_path: Path) -> None:
+    original = SentimentModel.load(small_model_dir)
+    model, config, vocab = load_model_dir(small_model_dir)
+    again = tmp_path / "again"
+    save_model_dir(again, model, {k: v for k, v in config.items() if k != "model"}, vocab)
+    reloaded = SentimentModel.load(again)
+    np.testing.assert_array_equal(reloaded.predict_proba(MESSAGES), original.predict_proba(MESSAGES))
+    assert reloaded.text_options == original.text_options
+    assert json.loads((again / CONFIG).read_text()) == json.loads((small_model_dir / CONFIG).read_text())
+
+
+def test_files_are_safetensors_and_json_never_pickle(small_model_dir: Path, monkeypatch) -> None:
+    names = {p.name for p in small_model_dir.iterdir()}
+    assert {WEIGHTS, CONFIG, VOCAB, "metrics.json", "learning_curve.png"} <= names
+    assert not [n for n in names if n.endswith((".pt", ".pth", ".pkl", ".bin", ".ckpt"))]
+    assert not [n for n in names if n.endswith(".tmp")]
+    for name in names:
+        path = small_model_dir / name
+        raw = path.read_bytes()
+        assert not raw.startswith(b"\x80"), f"{name} looks like a pickle"
+        assert not raw.startswith(b"PK"), f"{name} looks like a torch zip archive"
+        if name.endswith(".safetensors"):
+            # safetensors: an 8-byte little-endian header length, then a JSON header.
+            (header_len,) = struct.unpack("<Q", raw[:8])
+            header = json.loads(raw[8 : 8 + header_len])
+            assert all("dtype" in v and "shape" in v for k, v in header.items() if k != "__metadata__")
+        elif name.endswith(".json"):
+            json.loads(raw)
+        else:
+            assert name.endswith(".png")
+    # Loading works with every unpickler disabled.
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a model directory must load without unpickling")
+
+    monkeypatch.setattr(torch, "load", forbidden)
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(pickle, "Unpickler", forbidden)
+    assert SentimentModel.load(small_model_dir).predict("$SPY up").label in ("bullish", "bearish")
+
+
+def test_files_are_readable_like_any_other_new_file(small_model_dir: Path, tmp_path: Path) -> None:
+    # Written atomically (temp file + rename) but with ordinary permissions, so another user or a
+    # service account can read a model directory just like a file copied there.
+    reference = tmp_path / "reference"
+    reference.write_text("x")
+    expected = reference.stat().st_mode & 0o777
+    for name in (WEIGHTS, CONFIG, VOCAB):
+        assert (small_model_dir / name).stat().st_mode & 0o777 == expected, name
+
+
+def test_save_tensors_is_atomic(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "t.safetensors"
+    save_tensors(path, {"a": torch.ones(3)})
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(OSError):
+        save_tensors(path, {"a": torch.zeros(300)})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.safetensors"]
+    assert torch.equal(load_tensors(path)["a"], torch.ones(3))
+
+
+# --------------------------------------------------------------------------- bad directories
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    message = assert_one_line_error(tmp_path / "nope", "not found", "nope")
+    assert "stocksent train" in message
+
+
+def test_a_file_instead_of_a_directory(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"x")
+    assert_one_line_error(path, str(path))
+
+
+@pytest.mark.parametrize("name", [WEIGHTS, CONFIG, VOCAB])
+def test_missing_file(model_copy: Path, name: str) -> None:
+    (model_copy / name).unlink()
+    assert_one_line_error(model_copy, "missing", name)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        pytest.param(lambda raw: b"\x00garbage bytes, not tensors" * 50, id="garbage"),
+        pytest.param(lambda raw: raw[: len(raw) // 2], id="truncated-half"),
+        pytest.param(lambda raw: raw[:4], id="truncated-header"),
+        pytest.param(lambda raw: raw[:-1], id="truncated-one-byte"),
+        pytest.param(lambda raw: b"", id="empty"),
+        pytest.param(lambda raw: pickle.dumps({"weight": [1.0]}), id="a-pickle"),
+    ],
+)
+def test_corrupted_safetensors(model_copy: Path, corrupt) -> None:
+    path = model_copy / WEIGHTS
+    path.write_bytes(corrupt(path.read_bytes()))
+    assert_one_line_error(model_copy, WEIGHTS)
+
+
+def test_weights_of_another_shape(model_copy: Path) -> None:
+    config = json.loads((model_copy / CONFIG).read_text())
+    config["model"]["lstm_sizes"] = [16, 4]
+    (model_copy / CONFIG).write_text(json.dumps(config))
+    assert_one_line_error(model_copy, WEIGHTS, "config.json")
+
+
+@pytest.mark.parametrize("name", [CONFIG, VOCAB])
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b'{"model": ', id="cut-off"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\xff\xfe{}", id="not-utf8"),
+        pytest.param(b"[1, 2]", id="not-an-object"),
+        pytest.param(b"{}", id="no-fields"),
+    ],
+)
+def test_corrupted_json(model_copy: Path, name: str, content: bytes) -> None:
+    (model_copy / name).write_bytes(content)
+    assert_one_line_error(model_copy, name)
+
+
+@pytest.mark.parametrize("field, value", [("text", "keep emoji"), ("threshold", "high"), ("text", [1])])
+def test_config_fields_of_the_wrong_type(model_copy: Path, field: str, value) -> None:
+    config = json.loads((model_copy / CONFIG).read_text())
+    config[field] = value
+    (model_copy / CONFIG).write_text(json.dumps(config))
+    with pytest.raises(StocksentError) as info:
+        SentimentModel.load(model_copy)
+    assert CONFIG in str(info.value) and "\n" not in str(info.value)
+
+
+def test_vocabulary_size_mismatch(model_copy: Path) -> None:
+    vocab = json.loads((model_copy / VOCAB).read_text())
+    n = len(vocab["words"])
+    vocab["words"] = vocab["words"][:-3]
+    (model_copy / VOCAB).write_text(json.dumps(vocab))
+    message = assert_one_line_error(model_copy, VOCAB, str(n - 3), str(n))
+    assert "vocab" in message
+
+
+def test_invalid_vocabulary_words(model_copy: Path) -> None:
+    (model_copy / VOCAB).write_text(json.dumps({"words": ["a", "b", "c"]}))
+    assert_one_line_error(model_copy, VOCAB)

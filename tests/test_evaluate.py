@@ -1,0 +1,133 @@
+"""Tests for stocksent.evaluate: the recorded test split on the training file, every row elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from stocksent import SentimentModel, StocksentError
+from stocksent.cli import main
+from stocksent.data import read_records
+from stocksent.evaluate import evaluate
+
+METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy",
+               "threshold"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model(small_model_dir) -> SentimentModel:
+    return SentimentModel.load(small_model_dir)
+
+
+@pytest.fixture(scope="module")
+def other_csv(tmp_path_factory) -> Path:
+    """240 real labelled rows the small model never saw, as a plain CSV."""
+    from conftest import DATA_PATH
+
+    records = read_records(DATA_PATH)[10_000:10_240]
+    path = tmp_path_factory.mktemp("eval") / "other.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["message", "sentiment"])
+        writer.writerows([r["message"], r["sentiment"]] for r in records)
+    return path
+
+
+def test_test_split_of_the_training_file_reproduces_metrics_json(model, small_model_dir) -> None:
+    recorded = json.loads((small_model_dir / "metrics.json").read_text())["test"]
+    result = evaluate(model)  # the recorded data path, its test split
+    assert result["split"] == "test"
+    assert {k: result[k] for k in recorded} == recorded  # exactly, not approximately
+    assert result["n"] == json.loads((small_model_dir / "config.json").read_text())["data"]["split"]["test"]
+    assert evaluate(model, model.config["data"]["path"], "test") == result
+
+
+def test_a_copy_of_the_training_file_is_still_the_training_file(model, small_model_dir, tmp_path) -> None:
+    copy = tmp_path / "renamed.gz"
+    shutil.copyfile(model.config["data"]["path"], copy)
+    recorded = json.loads((small_model_dir / "metrics.json").read_text())["test"]
+    result = evaluate(model, copy)
+    assert result["split"] == "test"
+    assert {k: result[k] for k in recorded} == recorded
+
+
+def test_another_file_defaults_to_all_rows(model, other_csv) -> None:
+    result = evaluate(model, other_csv)
+    assert result["split"] == "all"
+    assert result["n"] == 240
+    assert set(result) == METRIC_KEYS | {"split", "skipped_unlabelled"}
+    assert result["skipped_unlabelled"] == 0
+    assert sum(map(sum, result["confusion"])) == 240
+    assert evaluate(model, other_csv, "all") == result
+
+
+def test_split_test_on_another_file_is_an_error(model, other_csv) -> None:
+    with pytest.raises(StocksentError, match="--split all"):
+        evaluate(model, other_csv, "test")
+
+
+def test_unlabelled_rows_are_counted(model, other_csv, tmp_path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(other_csv.read_text(encoding="utf-8") + "no label here,\nneutral one,neutral\n", encoding="utf-8")
+    result = evaluate(model, path)
+    assert result["n"] == 240 and result["skipped_unlabelled"] == 2
+
+
+def test_bad_data_and_split(model, tmp_path) -> None:
+    with pytest.raises(StocksentError, match="not found"):
+        evaluate(model, tmp_path / "missing.csv")
+    with pytest.raises(StocksentError, match="--split"):
+        evaluate(model, model.config["data"]["path"], "validation")
+    unlabelled = tmp_path / "texts.txt"
+    unlabelled.write_text("$SPY up\n$SPY down\n", encoding="utf-8")
+    with pytest.raises(StocksentError, match="bullish or bearish"):
+        evaluate(model, unlabelled)
+
+
+def test_recorded_data_file_gone(small_model_dir, tmp_path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(small_model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["data"]["path"] = str(tmp_path / "moved-away.gz")
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(StocksentError, match="--data"):
+        evaluate(SentimentModel.load(copy))
+
+
+def test_cli_evaluate_json_matches_the_api(small_model_dir, other_csv, capsys) -> None:
+    assert main(["evaluate", "--model", str(small_model_dir), "--data", str(other_csv), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1
+    printed = json.loads(out)
+    assert printed == evaluate(SentimentModel.load(small_model_dir), other_csv)
+    assert main(["evaluate", "--model", str(small_model_dir), "--data", str(other_csv), "--split", "test"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "--split all" in err
+
+
+def test_no_data_path_recorded_and_none_given(small_model_dir, tmp_path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(small_model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    del config["data"]
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(StocksentError, match="--data"):
+        evaluate(SentimentModel.load(copy))
+
+
+def test_a_directory_as_data(model, tmp_path) -> None:
+    with pytest.raises(StocksentError, match="directory"):
+        evaluate(model, tmp_path)

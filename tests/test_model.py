@@ -1,0 +1,143 @@
+"""Tests for stocksent.model: shapes, and a message's output independent of its batch, padding and history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stocksent.batching import pad
+from stocksent.data import read_texts
+from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.predict import SentimentModel
+
+
+def random_model(vocab_size: int = 200, seed: int = 0, **kwargs) -> LSTMClassifier:
+    torch.manual_seed(seed)
+    return LSTMClassifier(vocab_size, embed_size=16, lstm_sizes=(12, 8), **kwargs).eval()
+
+
+def random_sequences(n: int, vocab_size: int = 200, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(2, vocab_size, size=int(rng.integers(1, 30))) for _ in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Many tiny forward passes: on a busy machine a second intra-op thread only adds waiting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def real_model(small_model_dir) -> SentimentModel:
+    return SentimentModel.load(small_model_dir)
+
+
+@pytest.fixture(scope="module")
+def real_messages() -> list[str]:
+    from conftest import DATA_PATH
+
+    return read_texts(DATA_PATH)[5000:5250]  # messages the small model never trained on
+
+
+def test_layers_and_output_shape() -> None:
+    model = LSTMClassifier(50, embed_size=8, lstm_sizes=(6, 5, 4), keep_prob=0.8)
+    assert model.embedding.num_embeddings == 50 and model.embedding.embedding_dim == 8
+    assert model.embedding.padding_idx == 0
+    assert [(m.input_size, m.hidden_size) for m in model.lstms] == [(8, 6), (6, 5), (5, 4)]
+    assert model.dropout.p == pytest.approx(0.2)
+    assert model.output.in_features == 4 and model.output.out_features == 1
+    batch = pad(random_sequences(7, 50), np.arange(7))
+    logits = model(batch.ids, batch.lengths)
+    assert logits.shape == (7,)
+    assert logits.dtype == torch.float32
+    one = pad(random_sequences(1, 50), np.arange(1))
+    assert model.eval()(one.ids, one.lengths).shape == (1,)
+
+
+def test_padding_positions_do_not_change_the_output() -> None:
+    model = random_model()
+    sequences = random_sequences(20)
+    batch = pad(sequences, np.arange(20))
+    expected = model(batch.ids, batch.lengths)
+    # Extra padding columns.
+    wider = torch.cat([batch.ids, torch.zeros(20, 15, dtype=torch.int64)], dim=1)
+    torch.testing.assert_close(model(wider, batch.lengths), expected, rtol=0, atol=1e-6)
+    # Garbage (real word ids) where the padding is: only the positions up to each length count.
+    noisy = batch.ids.clone()
+    for row, seq in enumerate(sequences):
+        noisy[row, len(seq):] = torch.randint(2, 200, (noisy.shape[1] - len(seq),))
+    torch.testing.assert_close(model(noisy, batch.lengths), expected, rtol=0, atol=1e-6)
+    # The padding embedding row is zero and stays so.
+    assert not model.embedding.weight[0].any()
+
+
+def test_no_state_is_carried_between_calls() -> None:
+    model = random_model()
+    sequences = random_sequences(10, seed=1)
+    batch = pad(sequences, np.arange(10))
+    first = model(batch.ids, batch.lengths).detach().clone()
+    other = pad(random_sequences(10, seed=2), np.arange(10))
+    for _ in range(3):
+        model(other.ids, other.lengths)
+    assert torch.equal(model(batch.ids, batch.lengths), first)
+    # And through the inference helper, repeated calls give the same answer.
+    p1 = predict_proba_sequences(model, sequences)
+    predict_proba_sequences(model, random_sequences(30, seed=3))
+    np.testing.assert_array_equal(predict_proba_sequences(model, sequences), p1)
+
+
+def test_dropout_only_in_training_mode() -> None:
+    model = random_model(keep_prob=0.5)
+    batch = pad(random_sequences(64, seed=4), np.arange(64))
+    model.train()
+    torch.manual_seed(0)
+    a = model(batch.ids, batch.lengths)
+    b = model(batch.ids, batch.lengths)
+    assert not torch.equal(a, b)
+    model.eval()
+    assert torch.equal(model(batch.ids, batch.lengths), model(batch.ids, batch.lengths))
+
+
+def test_predict_proba_sequences_restores_mode_and_keeps_order() -> None:
+    model = random_model().train()
+    sequences = random_sequences(37, seed=5)
+    p = predict_proba_sequences(model, sequences, batch_size=8)
+    assert model.training  # left as it was found
+    assert p.shape == (37,) and p.dtype == np.float32
+    assert ((p > 0) & (p < 1)).all()
+    # Each position is its own message's probability, whatever the batching order.
+    model.eval()
+    with torch.no_grad():
+        for i in (0, 17, 36):
+            one = pad(sequences, np.array([i]))
+            assert p[i] == pytest.approx(float(torch.sigmoid(model(one.ids, one.lengths))[0]), abs=1e-6)
+    assert predict_proba_sequences(model, []).shape == (0,)
+
+
+def test_batched_and_one_at_a_time_agree_on_real_messages(real_model, real_messages) -> None:
+    sequences = real_model.encode(real_messages)
+    lengths = {len(s) for s in sequences}
+    assert len(lengths) > 10  # batches really mix lengths and get padded
+    together = predict_proba_sequences(real_model.network, sequences, batch_size=1024)
+    alone = np.array([predict_proba_sequences(real_model.network, [s], batch_size=1)[0] for s in sequences])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+    small_batches = predict_proba_sequences(real_model.network, sequences, batch_size=7)
+    np.testing.assert_allclose(small_batches, alone, rtol=0, atol=1e-5)
+    # Reversed order: a message's neighbours change, its probability does not.
+    reversed_p = predict_proba_sequences(real_model.network, sequences[::-1], batch_size=64)[::-1]
+    np.testing.assert_allclose(reversed_p, alone, rtol=0, atol=1e-5)
+
+
+def test_sentiment_model_is_batch_independent(real_model, real_messages) -> None:
+    messages = real_messages[:100]
+    together = real_model.predict_proba(messages)
+    alone = np.array([real_model.predict_proba(m)[0] for m in messages])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+    # Mixed with other messages (short and long), the same message gets the same probability.
+    mixed = real_model.predict_proba(["$SPY"] + messages[:10] + ["x " * 80])[1:11]
+    np.testing.assert_allclose(mixed, alone[:10], rtol=0, atol=1e-5)
+    assert not real_model.network.training

@@ -1,0 +1,261 @@
+"""Tests for stocksent.training: what a run records, determinism, resume, and the per-epoch line.
+
+Three tiny runs on the first 2,500 real messages are shared by the module: an uninterrupted one, the
+same run again, and the same run stopped after epoch 2 and resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import DATA_PATH
+from stocksent import StocksentError, TrainConfig, preset, train
+from stocksent.data import DATASET_SHA256, read_labelled, read_records
+from stocksent.metrics import classification_metrics
+from stocksent.prepare import prepare_splits
+from stocksent.text import TextOptions
+from stocksent.vocab import Vocabulary
+
+# CPU: bit-for-bit reproducibility is only promised there.
+SETTINGS = dict(epochs=3, max_examples=2500, seed=7, embed_size=32, lstm_sizes=(16, 8), batch_size=64,
+                num_threads=1, device="cpu")
+EPOCH_LINE = re.compile(r"^Epoch: (\d+)/(\d+)\.\.\. Batch: (\d+)/(\d+)\.\.\. Train Loss: (\d+\.\d{3})\.\.\. "
+                        r"Train Accuracy: ([01]\.\d{3})\.\.\. Val Accuracy: ([01]\.\d{3})$")
+
+
+class Interrupted(Exception):
+    """Stands in for Ctrl-C or a killed job after an epoch's checkpoint was written."""
+
+
+def run(out: Path, **overrides) -> tuple[dict, str]:
+    """Train and return (metrics, stderr)."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        result = train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(out), **overrides}))
+    assert result.out == out
+    return result.metrics, stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    threads = torch.get_num_threads()
+    root = tmp_path_factory.mktemp("training")
+    try:
+        a_metrics, a_err = run(root / "a")
+        with pytest.MonkeyPatch.context() as mp:  # the same run, the data given by a relative path
+            mp.chdir(DATA_PATH.parent.parent)
+            b_metrics, _ = run(root / "b", data=str(DATA_PATH.relative_to(DATA_PATH.parent.parent)))
+
+        stopped = root / "stopped"
+        seen = []
+
+        def stop_after_epoch_2(row: dict) -> None:
+            seen.append(row["epoch"])
+            if row["epoch"] == 2:
+                raise Interrupted
+
+        with pytest.raises(Interrupted), contextlib.redirect_stderr(io.StringIO()):
+            train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(stopped)}),
+                  on_epoch=stop_after_epoch_2)
+        assert seen == [1, 2]
+        assert not (stopped / "metrics.json").exists()  # the state an interrupted run leaves
+        resumed_err = io.StringIO()
+        with contextlib.redirect_stderr(resumed_err):
+            resumed = train(TrainConfig(out=str(stopped), resume=True, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    return {"a": root / "a", "a_metrics": a_metrics, "a_err": a_err, "b": root / "b", "b_metrics": b_metrics,
+            "resumed": stopped, "resumed_metrics": resumed.metrics, "resumed_err": resumed_err.getvalue()}
+
+
+def without_seconds(metrics: dict) -> dict:
+    return {**{k: v for k, v in metrics.items() if k != "seconds_total"},
+            "history": [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["history"]]}
+
+
+def read(directory: Path, name: str) -> dict:
+    return json.loads((directory / name).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- what a run records
+
+
+def test_metrics_json_keys_exactly(runs) -> None:
+    metrics = read(runs["a"], "metrics.json")
+    assert metrics == runs["a_metrics"]
+    assert set(metrics) == {"history", "best_epoch", "test", "split", "seconds_total"}
+    assert [row["epoch"] for row in metrics["history"]] == [1, 2, 3]
+    for row in metrics["history"]:
+        assert set(row) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
+        assert 0 <= row["train_accuracy"] <= 1 and 0 <= row["val_accuracy"] <= 1
+        assert row["train_loss"] > 0 and row["val_loss"] > 0 and row["seconds"] >= 0
+    assert set(metrics["split"]) == {"train", "val", "test"}
+    assert set(metrics["test"]) >= {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion",
+                                    "majority_accuracy"}
+    assert metrics["seconds_total"] >= 0
+    # The best epoch is the one with the highest validation accuracy (the first of equals).
+    accuracies = [row["val_accuracy"] for row in metrics["history"]]
+    assert metrics["best_epoch"] == accuracies.index(max(accuracies)) + 1
+
+
+def test_split_sizes_are_recorded(runs) -> None:
+    metrics, config = read(runs["a"], "metrics.json"), read(runs["a"], "config.json")
+    n = 2500 - config["data"]["dropped_empty"]
+    assert metrics["split"] == config["data"]["split"] == {"train": int(n * 0.8), "val": int(n * 0.1),
+                                                           "test": n - int(n * 0.8) - int(n * 0.1)}
+    assert metrics["test"]["n"] == metrics["split"]["test"]
+
+
+def test_test_metrics_are_those_of_the_best_weights(runs) -> None:
+    from stocksent import SentimentModel
+
+    config = read(runs["a"], "config.json")
+    splits = prepare_splits(read_labelled(DATA_PATH), TextOptions.from_dict(config["text"]),
+                            config["data"]["split_seed"], config["data"]["max_examples"])
+    model = SentimentModel.load(runs["a"])
+    expected = classification_metrics(splits.test.labels, model.predict_proba(splits.test.messages))
+    assert read(runs["a"], "metrics.json")["test"] == expected
+
+
+def test_vocabulary_comes_from_the_training_split_only(runs) -> None:
+    config = read(runs["a"], "config.json")
+    saved = Vocabulary.from_dict(read(runs["a"], "vocab.json"))
+    splits = prepare_splits(read_labelled(DATA_PATH), TextOptions.from_dict(config["text"]),
+                            config["data"]["split_seed"], config["data"]["max_examples"])
+    assert saved.words == Vocabulary.build(splits.train.tokens, config["train"]["min_count"]).words
+    train_words = {w for tokens in splits.train.tokens for w in tokens}
+    held_out_only = {w for tokens in splits.val.tokens + splits.test.tokens for w in tokens
+                     if not w.startswith("$")} - train_words
+    assert len(held_out_only) > 50
+    assert not held_out_only & set(saved.words)
+    assert set(saved.encode(sorted(held_out_only)).tolist()) == {1}
+
+
+def test_config_json_holds_everything_needed_to_reproduce(runs) -> None:
+    config = read(runs["a"], "config.json")
+    expected = preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(runs["a"])})
+    assert set(config["train"]) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert TrainConfig.from_dict(config["train"]) == expected
+    assert config["text"] == expected.text_options.to_dict()
+    assert config["threshold"] == 0.5
+    assert config["stocksent_version"] and config["python_version"]
+    assert config["torch_version"] == torch.__version__
+    assert config["data"]["sha256"] == DATASET_SHA256
+    assert config["data"]["split_seed"] == 7 and config["data"]["max_examples"] == 2500
+    assert config["data"]["split"] == read(runs["a"], "metrics.json")["split"]
+    assert config["model"] == {"vocab_size": len(read(runs["a"], "vocab.json")["words"]), "embed_size": 32,
+                               "lstm_sizes": [16, 8], "keep_prob": 0.5}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="training.py records the data path as given: a relative --data is "
+                   "recorded relative, so evaluate (default --data) and --resume fail from another directory")
+def test_data_path_is_recorded_absolute(runs) -> None:
+    config = read(runs["b"], "config.json")  # run b was given a relative --data
+    assert Path(config["data"]["path"]).is_absolute()
+    assert Path(config["train"]["data"]).is_absolute()
+
+
+def test_learning_curve_is_a_png(runs) -> None:
+    raw = (runs["a"] / "learning_curve.png").read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(raw) > 5000
+
+
+def test_per_epoch_line_has_the_tutorial_form(runs) -> None:
+    lines = [line for line in runs["a_err"].splitlines() if line.startswith("Epoch:")]
+    history = runs["a_metrics"]["history"]
+    n_batches = math.ceil(runs["a_metrics"]["split"]["train"] / SETTINGS["batch_size"])
+    assert len(lines) == 3
+    for line, row in zip(lines, history):
+        match = EPOCH_LINE.match(line)
+        assert match, line
+        epoch, epochs, batch, batches, loss, train_acc, val_acc = match.groups()
+        assert (int(epoch), int(epochs)) == (row["epoch"], 3)
+        assert int(batch) == int(batches) == n_batches
+        assert loss == f"{row['train_loss']:.3f}"
+        assert train_acc == f"{row['train_accuracy']:.3f}"
+        assert val_acc == f"{row['val_accuracy']:.3f}"
+
+
+# --------------------------------------------------------------------------- determinism and resume
+
+
+def test_same_seed_twice_gives_identical_results(runs) -> None:
+    assert without_seconds(runs["b_metrics"]) == without_seconds(runs["a_metrics"])
+    a, b = load_file(runs["a"] / "model.safetensors"), load_file(runs["b"] / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert read(runs["a"], "vocab.json") == read(runs["b"], "vocab.json")
+
+
+def test_resume_after_an_interruption_ends_like_an_uninterrupted_run(runs) -> None:
+    assert without_seconds(runs["resumed_metrics"]) == without_seconds(runs["a_metrics"])
+    assert without_seconds(read(runs["resumed"], "metrics.json")) == without_seconds(runs["a_metrics"])
+    for name in ("model.safetensors", "checkpoint.safetensors"):
+        a, r = load_file(runs["a"] / name), load_file(runs["resumed"] / name)
+        assert a.keys() == r.keys(), name
+        assert all(torch.equal(a[k], r[k]) for k in a), name
+    # Only epoch 3 ran again, and it said where it picked up.
+    assert "after epoch 2" in runs["resumed_err"]
+    assert [line.split("...")[0] for line in runs["resumed_err"].splitlines() if line.startswith("Epoch:")] == [
+        "Epoch: 3/3"]
+
+
+def test_resuming_a_finished_run_changes_nothing(runs, tmp_path) -> None:
+    copy = tmp_path / "done"
+    shutil.copytree(runs["a"], copy)
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        result = train(TrainConfig(out=str(copy), resume=True, device="cpu"))
+    assert "Epoch:" not in err.getvalue()
+    assert without_seconds(result.metrics) == without_seconds(runs["a_metrics"])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_existing_directory_without_resume_is_an_error(runs) -> None:
+    before = {p.name: p.read_bytes() for p in runs["a"].iterdir()}
+    with pytest.raises(StocksentError, match="--resume"):
+        train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(runs["a"])}))
+    assert {p.name: p.read_bytes() for p in runs["a"].iterdir()} == before
+
+
+def test_resume_with_nothing_to_resume_is_an_error(tmp_path) -> None:
+    with pytest.raises(StocksentError, match="nothing to resume"):
+        train(TrainConfig(out=str(tmp_path / "empty"), resume=True))
+
+
+def test_resume_with_another_data_file_is_an_error(runs, tmp_path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(runs["a"], copy)
+    other = tmp_path / "other.csv"
+    rows = read_records(DATA_PATH)[:60]
+    other.write_text("message,sentiment\n" + "".join(f'"{r["message"].replace(chr(34), chr(34) * 2)}",{r["sentiment"]}\n'
+                                                     for r in rows), encoding="utf-8")
+    with pytest.raises(StocksentError, match="sha256"), contextlib.redirect_stderr(io.StringIO()):
+        train(TrainConfig(out=str(copy), resume=True, data=str(other), device="cpu"))
+
+
+def test_too_few_messages_is_an_error(tmp_path) -> None:
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("message,sentiment\n$SPY up,bullish\n$SPY down,bearish\n$SPY flat,bullish\n", encoding="utf-8")
+    with pytest.raises(StocksentError, match="too few"), contextlib.redirect_stderr(io.StringIO()):
+        train(preset("default", data=str(tiny), out=str(tmp_path / "out"), epochs=1))
+
+
+def test_cuda_without_a_gpu_is_an_error(tmp_path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(StocksentError, match="--device cpu"):
+        train(preset("default", data=str(DATA_PATH), out=str(tmp_path / "out"), device="cuda"))
