@@ -1,0 +1,218 @@
+"""Hyperparameter search with Optuna, judged on validation data only, written as a preset file.
+
+Each trial is an ordinary `train(config)` run in a throw-away directory, on a copy of the data
+without the messages of the test split that `train --config FILE` will later make (same file, same
+pinned split seed), so no choice here is informed by those messages, whatever subset or seed the
+trials use. The objective is the best validation accuracy seen through `train`'s `on_epoch` hook,
+which also reports it per epoch so the pruner can stop weak trials early; the test score `train`
+computes at the end is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import itertools
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .atomic import write_json
+from .errors import StocksentError
+
+BASE_PRESET = "default"
+LSTM_CHOICES = ("64", "128", "256", "64,32", "128,64", "256,128")  # strings: Optuna's categoricals are scalars
+# Options that change normalisation; searched only if they leave the split unchanged (see text_params).
+TEXT_PARAMS: tuple[str, ...] = ("keep_emoji", "keep_cashtags")
+
+
+def suggest(trial, text_params: tuple[str, ...] = TEXT_PARAMS) -> dict[str, Any]:
+    """One point of the search space, as TrainConfig fields (the default preset supplies the rest)."""
+    params = {
+        "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+        "keep_prob": trial.suggest_float("keep_prob", 0.3, 0.9),
+        "embed_size": trial.suggest_categorical("embed_size", [64, 128, 200, 300]),
+        "lstm_sizes": lstm_sizes(trial.suggest_categorical("lstm_sizes", LSTM_CHOICES)),
+        "min_count": trial.suggest_int("min_count", 1, 5),
+    }
+    for name in text_params:
+        params[name] = trial.suggest_categorical(name, [True, False])
+    return params
+
+
+def lstm_sizes(choice: str) -> tuple[int, ...]:
+    return tuple(int(size) for size in choice.split(","))
+
+
+def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tuple[str, ...]:
+    """The text options safe to search: those whose every combination yields the very same split.
+
+    `prepare_splits` drops messages left empty before splitting, so an option that empties a
+    different number of messages reshuffles the split, and the held-out test split would depend
+    on the trial. Such options stay at the preset's value.
+    """
+    from .baseline import splits_sha256
+    from .prepare import prepare_splits
+
+    names = tuple(n for n in candidates if n in base.__dataclass_fields__)
+    if not names:
+        return ()
+    fingerprints = set()
+    for values in itertools.product([True, False], repeat=len(names)):
+        options = dataclasses.replace(base, **dict(zip(names, values))).text_options
+        fingerprints.add(tuple(splits_sha256(prepare_splits(labelled, options, base.effective_split_seed)).values()))
+    if len(fingerprints) > 1:
+        log(f"not searching {', '.join(names)}: they change which messages fall in each split")
+        return ()
+    return names
+
+
+def write_without_test(labelled, test_messages: set[str], path: Path) -> int:
+    """The labelled rows whose text is not in the final test split, as JSON Lines, in file order.
+
+    Trials split this file as they like (any --max-examples, any seed): none of it can be a test
+    message of the model later trained with the preset, duplicates of test messages included.
+    """
+    from .data import LABELS
+
+    kept = 0
+    with open(path, "w", encoding="ascii") as handle:
+        for message, label in zip(labelled.messages, labelled.labels):
+            if message not in test_messages:
+                handle.write(json.dumps({"message": message, "sentiment": LABELS[label]}) + "\n")
+                kept += 1
+    return kept
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text: tuple[str, ...]) -> Callable:
+    import optuna
+
+    from .config import preset
+    from .training import train
+
+    def objective(trial: "optuna.Trial") -> float:
+        params = suggest(trial, searched_text)
+        # The options exactly as TrainConfig takes them (JSON-ready), for the preset file.
+        trial.set_user_attr("train", {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()})
+        out = workdir / f"trial-{trial.number}"
+        best = [0.0]
+
+        def on_epoch(row: dict) -> None:
+            best[0] = max(best[0], row["val_accuracy"])
+            trial.report(row["val_accuracy"], row["epoch"])
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"validation accuracy {row['val_accuracy']:.4f} at epoch {row['epoch']}")
+
+        try:
+            train(preset(BASE_PRESET, out=str(out), **base_overrides, **params), on_epoch=on_epoch)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        # Only validation numbers: the returned metrics' test block is deliberately ignored.
+        return best[0]
+
+    return objective
+
+
+def tune(data: str | None, trials: int, timeout: float | None = None, out: str | Path | None = None,
+         epochs: int | None = None, max_examples: int | None = None, seed: int = 1,
+         num_threads: int | None = None, pruner=None) -> dict:
+    """Run the study and write the preset file; returns what was written."""
+    try:
+        import optuna
+    except ImportError:
+        raise StocksentError("tune needs Optuna: pip install 'stocksent[tune]'") from None
+    from .config import preset
+    from .data import locate_dataset, read_labelled, sha256_file
+    from .prepare import prepare_splits
+
+    if trials < 1:
+        raise StocksentError("--trials must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise StocksentError("--timeout must be positive")
+    data_path = locate_dataset(data)
+    overrides = {k: v for k, v in dict(epochs=epochs, max_examples=max_examples, seed=seed,
+                                        num_threads=num_threads).items() if v is not None}
+    base = preset(BASE_PRESET, data=str(data_path), **overrides)  # validates before any trial runs
+    out = Path(out) if out else Path("runs") / f"tune-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    if out.is_dir():
+        raise StocksentError(f"--out {out} is a directory; give a file name such as tuned.json")
+    labelled = read_labelled(data_path)
+    searched_text = text_params(labelled, base)
+    # The test split that `train --config OUT` will make: full file, this seed (pinned in the preset).
+    held_out = prepare_splits(labelled, base.text_options, seed).test
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="stocksent-tune-") as workdir:
+        tune_data = Path(workdir) / "without-test.jsonl"
+        rows = write_without_test(labelled, set(held_out.messages), tune_data)
+        log(f"tuning on {rows} of {len(labelled.labels)} labelled rows: the test split's messages are left out")
+        study.optimize(make_objective({"data": str(tune_data), **overrides}, Path(workdir), searched_text),
+                       n_trials=trials, timeout=timeout, callbacks=[report_trial], catch=())
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not completed:
+        raise StocksentError("no trial finished: give more --trials or a longer --timeout")
+
+    best = study.best_trial
+    result = {
+        # `train --config FILE` reads this block (load_config_file accepts a "train" key).
+        # split_seed is pinned: another split would put messages the trials learned from in its test split.
+        "train": {"preset": BASE_PRESET, "split_seed": seed, **best.user_attrs["train"]},
+        "tune": {"objective": "best validation accuracy over epochs; trials never see the test split",
+                 "best_val_accuracy": best.value, "best_trial": best.number,
+                 "trials": len(study.trials), "completed": len(completed),
+                 "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+                 "searched_text_options": list(searched_text),
+                 "data": {"path": str(data_path), "sha256": sha256_file(data_path)},
+                 "rows_used": rows, "held_out_test_messages": len(held_out), "settings": overrides,
+                 "seconds_total": time.perf_counter() - started,
+                 "history": [{"number": t.number, "state": t.state.name, "val_accuracy": t.value,
+                              "epochs": len(t.intermediate_values), "params": t.params} for t in study.trials]},
+    }
+    write_json(out, result)
+    result["path"] = str(out)
+    return result
+
+
+def report_trial(study, trial) -> None:
+    value = "-" if trial.value is None else f"{trial.value:.4f}"
+    log(f"trial {trial.number}: {trial.state.name.lower()}  val accuracy {value}  {trial.params}")
+
+
+def add_tune(sub) -> None:
+    from .cli import positive_int
+
+    p = sub.add_parser("tune", help="search hyperparameters on the validation split; write a preset file")
+    p.add_argument("--data", help="labelled file (default: $STOCKSENT_DATA, cache or download)")
+    p.add_argument("--trials", type=positive_int, required=True, help="number of trials")
+    p.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
+    p.add_argument("--out", help="preset file to write (default: runs/tune-<timestamp>.json)")
+    p.add_argument("--epochs", type=positive_int, help="epochs per trial (default: the preset's)")
+    p.add_argument("--max-examples", type=positive_int, help="tune on the first N usable rows only")
+    p.add_argument("--seed", type=int, default=1, help="split, training and sampler seed (default 1)")
+    p.add_argument("--threads", type=positive_int, dest="num_threads", help="torch CPU threads")
+    p.set_defaults(handler=run_tune_command)
+
+
+def run_tune_command(args: argparse.Namespace) -> int:
+    result = tune(args.data, args.trials, args.timeout, args.out, args.epochs, args.max_examples, args.seed,
+                  args.num_threads)
+    info = result["tune"]
+    print(f"preset: {result['path']}  (train with: stocksent train --config {result['path']})")
+    print(f"best trial {info['best_trial']}: val accuracy {info['best_val_accuracy']:.4f}  "
+          f"({info['completed']} completed, {info['pruned']} pruned, {info['seconds_total']:.0f} s)")
+    print(" ".join(f"{k}={v}" for k, v in result["train"].items()))
+    return 0
