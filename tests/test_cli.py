@@ -351,9 +351,6 @@ def test_usage_errors(small_model_dir, capsys, tmp_path, monkeypatch) -> None:
     assert_one_line_error(code, out, err, "nothing to resume")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="training.resume_config takes every option from the saved config.json, so "
-                          "`train --resume --epochs 3` on a 2-epoch run silently runs 0 more epochs")
 def test_resume_does_not_silently_ignore_explicit_epochs(small_model_dir, capsys, tmp_path) -> None:
     model = tmp_path / "model"
     shutil.copytree(small_model_dir, model)

@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from . import export, serve
+from . import baseline, report, tune
+from . import bench
 from .errors import StocksentError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -60,9 +63,19 @@ def train_overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
+RESUME_OPTIONS = {"data", "out", "device", "num_threads", "resume"}
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .config import load_config_file, preset
     from .training import train
+
+    if args.resume:
+        given = [name for name, value in train_overrides(args).items() if value is not None]
+        extra = sorted(set(given) - RESUME_OPTIONS) + (["config"] if args.config else [])
+        if extra or args.preset != "default":
+            flags = ", ".join("--" + name.replace("_", "-") for name in extra or ["preset"])
+            raise StocksentError(f"--resume continues with the options the run started with; drop {flags}")
 
     base = load_config_file(args.config) if args.config else {}
     config = preset(base.pop("preset", args.preset) if args.config else args.preset,
@@ -128,7 +141,22 @@ def read_predict_input(args: argparse.Namespace) -> list[str]:
         return read_texts(args.input)
     if sys.stdin is None or sys.stdin.isatty():
         raise StocksentError("no messages: pass TEXT arguments, --input PATH, or pipe messages on stdin")
-    return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    return read_stdin_lines()
+
+
+def read_stdin_lines() -> list[str]:
+    """Non-blank lines of stdin, decoded as UTF-8 whatever the locale says (as files are)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text-only stream (tests, embedding): already decoded
+        text = sys.stdin.read()
+    else:
+        raw = stream.read()
+        try:
+            text = raw.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise StocksentError(f"stdin is not UTF-8 text (bad byte at line {line}); send UTF-8") from None
+    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
 
 
 def prediction_rows(texts: list[str], predictions) -> list[dict]:
@@ -143,8 +171,11 @@ def run_predict(args: argparse.Namespace) -> int:
     texts = read_predict_input(args)
     rows = prediction_rows(texts, model.predict(texts))
     if args.output:
-        with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
-            write_rows(handle, rows, as_csv=args.output.lower().endswith(".csv"))
+        try:
+            with atomic_open(args.output, "w", encoding="utf-8", newline="") as handle:
+                write_rows(handle, rows, as_csv=args.output.lower().endswith(".csv"))
+        except OSError as exc:  # a directory, no permission, disk full: the old file is left as it was
+            raise StocksentError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     elif args.json:
         write_rows(sys.stdout, rows, as_csv=False)
@@ -166,6 +197,9 @@ def write_rows(handle: io.TextIOBase, rows: list[dict], as_csv: bool) -> None:
 
 # Each entry adds one subcommand; later modules (bench, serve, export, ...) register here.
 COMMANDS: list[Callable] = [add_train, add_evaluate, add_predict]
+COMMANDS += [serve.add_serve, export.add_export]
+COMMANDS += [baseline.add_baseline, report.add_report, tune.add_tune]
+COMMANDS += [bench.add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from .artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json
                         save_tensors, save_weights)
 from .atomic import write_json
 from .batching import iterate_batches
+from .calibration import Calibration, calibrate, logits_from_proba
 from .config import TrainConfig
 from .data import locate_dataset, read_labelled, sha256_file
 from .errors import StocksentError
@@ -31,6 +32,7 @@ from .prepare import Splits, prepare_splits
 from .vocab import Vocabulary
 
 CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
+BEST_WEIGHTS = "checkpoint-best.safetensors"  # the best epoch before calibration
 
 
 @dataclass
@@ -179,6 +181,24 @@ def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimize
     return loss_sum / seen, correct / seen
 
 
+def calibrate_on_validation(out: Path, model: LSTMClassifier, val_x: list[np.ndarray], val_y: np.ndarray,
+                            device: torch.device) -> Calibration:
+    """Temperature scaling and the decision threshold, both fitted on validation data only.
+
+    The temperature is folded into the output layer (logit / T), so every backend (PyTorch, ONNX,
+    the fast path) serves calibrated probabilities with no extra step.
+    """
+    calibration = calibrate(logits_from_proba(predict_proba_sequences(model, val_x, device=device)), val_y)
+    with torch.no_grad():
+        model.output.weight /= calibration.temperature
+        model.output.bias /= calibration.temperature
+    save_weights(out, model)
+    config = read_json(out / CONFIG)
+    write_json(out / CONFIG, {**config, "temperature": calibration.temperature,
+                              "threshold": calibration.threshold})
+    return calibration
+
+
 def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train, keep the best epoch by validation accuracy, evaluate it on the test split.
 
@@ -196,7 +216,8 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
     device = resolve_device(config.device)
     started = time.perf_counter()
 
-    data_path = locate_dataset(config.data)
+    data_path = locate_dataset(config.data).resolve()
+    config.data = str(data_path)  # recorded absolute, so evaluate and resume work from anywhere
     data_sha = sha256_file(data_path)
     data = read_labelled(data_path)
     if data.skipped:
@@ -225,6 +246,7 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         log(f"resuming {out} after epoch {progress['epoch']}")
     else:
         save_model_dir(out, model, manifest, vocab)
+        save_checkpoint(out, model, optimizers, {**progress, "elapsed": 0.0})
     criterion = loss_function(config.loss)
     n_batches = math.ceil(len(train_x) / config.batch_size)
 
@@ -251,19 +273,21 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         log(epoch_line(epoch, config.epochs, n_batches, row))
         if row["val_accuracy"] > progress["best_val_accuracy"]:
             progress["best_epoch"], progress["best_val_accuracy"] = epoch, row["val_accuracy"]
-            save_weights(out, model)
+            save_tensors(out / BEST_WEIGHTS, model.state_dict())
+            save_weights(out, model)  # usable while training goes on; calibrated at the end
         progress["epoch"] = epoch
         save_checkpoint(out, model, optimizers,
                         {**progress, "elapsed": time.perf_counter() - started})
         if on_epoch is not None:
             on_epoch(row)
 
-    best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob)
-    best.load_state_dict(load_tensors(out / WEIGHTS))
-    test_p = predict_proba_sequences(best.to(device), vocab.encode_many(splits.test.tokens), device=device)
+    best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob).to(device)
+    best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
+    calibration = calibrate_on_validation(out, best, val_x, splits.val.labels, device)
+    test_p = predict_proba_sequences(best, vocab.encode_many(splits.test.tokens), device=device)
     metrics = {"history": progress["history"], "best_epoch": progress["best_epoch"],
-               "test": classification_metrics(splits.test.labels, test_p),
-               "split": splits.sizes(),
+               "test": classification_metrics(splits.test.labels, test_p, calibration.threshold),
+               "split": splits.sizes(), "calibration": calibration.to_dict(),
                "seconds_total": time.perf_counter() - started}
     write_json(out / METRICS, metrics)
     write_learning_curve(out / CURVE, progress["history"])
