@@ -36,7 +36,7 @@ def test_load_uses_the_saved_vocabulary_text_options_and_threshold(model, small_
     config = json.loads((small_model_dir / "config.json").read_text())
     assert model.vocab.words == Vocabulary.from_dict(json.loads((small_model_dir / "vocab.json").read_text())).words
     assert model.text_options == TextOptions.from_dict(config["text"])
-    assert model.threshold == config["threshold"] == 0.5
+    assert model.threshold == config["threshold"] and 0 < model.threshold < 1
     assert not model.network.training
     assert model.directory == small_model_dir
     # Accepts a str path as well as a Path.
@@ -48,7 +48,7 @@ def test_one_string_gives_one_prediction(model) -> None:
     assert isinstance(prediction, Prediction)
     assert prediction.label in ("bullish", "bearish")
     assert isinstance(prediction.p_bullish, float) and 0.0 < prediction.p_bullish < 1.0
-    assert prediction.label == ("bullish" if prediction.p_bullish >= 0.5 else "bearish")
+    assert prediction.label == ("bullish" if prediction.p_bullish >= model.threshold else "bearish")
     assert prediction.to_dict() == {"label": prediction.label, "p_bullish": prediction.p_bullish}
     proba = model.predict_proba("$SPY to the moon 🚀")
     assert proba.shape == (1,) and proba.dtype == np.float32

@@ -1,0 +1,132 @@
+"""`stocksent serve`: an HTTP scoring service (FastAPI + uvicorn) with a small web page.
+
+FastAPI and uvicorn are an optional extra (`stocksent[serve]`), so this module never imports them
+at import time: the CLI registers `serve` without them. The routes live in serve_app.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import os
+import socket
+from pathlib import Path
+
+from .artifacts import METRICS, WEIGHTS, read_json
+from .errors import StocksentError
+from .predict import SentimentModel
+
+MAX_MESSAGES = 1024
+MAX_CHARS = 10_000
+# Room for MAX_MESSAGES x MAX_CHARS of 4-byte UTF-8 plus JSON syntax; a larger body is refused unread.
+MAX_BODY_BYTES = 48 * 1024 * 1024
+# How `--workers N` hands its options to worker processes, which build their app from a factory.
+MODEL_ENV, BACKEND_ENV, THREADS_ENV = "STOCKSENT_SERVE_MODEL", "STOCKSENT_SERVE_BACKEND", "STOCKSENT_SERVE_THREADS"
+
+
+def model_id(directory: Path) -> str:
+    """Directory name plus the weights' sha256 prefix: two different models never share an id."""
+    digest = hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
+    return f"{directory.name}-{digest[:12]}"
+
+
+def model_info(model: SentimentModel, backend: str) -> dict:
+    """What GET /v1/model returns; read once at start-up."""
+    directory, config = model.directory, model.config
+    metrics = read_json(directory / METRICS) if (directory / METRICS).is_file() else {}
+    return {"id": model_id(directory), "backend": backend, "threshold": model.threshold,
+            "data_sha256": config.get("data", {}).get("sha256"),
+            "metrics": metrics.get("test"), "best_epoch": metrics.get("best_epoch"), "config": config,
+            "limits": {"max_messages": MAX_MESSAGES, "max_chars": MAX_CHARS, "max_body_bytes": MAX_BODY_BYTES}}
+
+
+def require_serve_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
+
+
+def create_app(model_dir: str | Path, backend: str = "torch", threads: int = 1):
+    """The FastAPI app serving one model directory, loaded here before any request arrives.
+
+    `threads` scoring threads share concurrent requests' work; give each one intra-op thread
+    (`torch.set_num_threads(1)`, as `run` does) so they do not fight over the cores.
+    """
+    require_serve_extra()
+    from .serve_app import build_app
+
+    model = SentimentModel.load(model_dir, backend=backend)
+    return build_app(model, model_info(model, backend), threads)
+
+
+def app_from_env():
+    """Factory for uvicorn's worker processes (`--workers N`): the options come from the environment."""
+    import torch
+
+    torch.set_num_threads(1)
+    return create_app(os.environ[MODEL_ENV], os.environ.get(BACKEND_ENV, "torch"), int(os.environ.get(THREADS_ENV, 1)))
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One clear line before anything loads, rather than uvicorn's log and exit 1."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise StocksentError(f"cannot listen on {host}:{port} ({err.strerror}): choose another --port "
+                                 "or --host") from None
+
+
+def run(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+        backend: str = "torch", access_log: bool = False, threads: int = 1) -> None:
+    """Serve until interrupted. The model is loaded (so checked) before the port opens."""
+    require_serve_extra()
+    import torch
+    import uvicorn
+
+    check_port_free(host, port)
+    torch.set_num_threads(1)  # one core per scoring thread; more cores: more --workers
+    app = create_app(model_dir, backend, threads)  # a bad model directory fails here, as one line
+    options = dict(host=host, port=port, access_log=access_log, timeout_graceful_shutdown=5)
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    del app  # each worker process loads its own copy
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # A worker importing torch on a busy machine can miss uvicorn's 5 s ping and be restarted forever.
+        options["timeout_worker_healthcheck"] = 60
+    os.environ.update({MODEL_ENV: str(Path(model_dir).resolve()), BACKEND_ENV: backend, THREADS_ENV: str(threads)})
+    uvicorn.run("stocksent.serve:app_from_env", factory=True, workers=workers, **options)
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 to 65535")
+    return value
+
+
+def add_serve(sub) -> None:
+    """`stocksent serve`, registered in cli.COMMANDS."""
+    from .cli import positive_int
+
+    p = sub.add_parser("serve", help="serve a model over HTTP (JSON API, web page at /, docs at /docs)")
+    p.add_argument("--model", required=True, help="model directory written by train")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=port_number, default=8000, help="default 8000 (0: any free port)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own copy of the model")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="scoring engine (default torch)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="scoring threads per worker (default 1: the fastest on 2 cores, as the GIL is shared)")
+    p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+    p.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    run(args.model, args.host, args.port, args.workers, args.backend, args.access_log, args.threads)
+    return 0
