@@ -55,7 +55,8 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizers(model: LSTMClassifier, config: TrainConfig) -> list[torch.optim.Optimizer]:
     if config.optimizer == "adadelta":
-        return [torch.optim.Adadelta(model.parameters(), lr=config.lr)]
+        # TensorFlow's Adadelta defaults (rho 0.95, epsilon 1e-8), as the tutorial ran it.
+        return [torch.optim.Adadelta(model.parameters(), lr=config.lr, rho=0.95, eps=1e-8)]
     embedding = [model.embedding.weight]
     rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
     if model.embedding.sparse:
