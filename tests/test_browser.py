@@ -73,3 +73,25 @@ def test_page_scores_two_messages(browser, small_model_dir):
         ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "serve_page.png"))
         assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
+
+
+def test_docs_render_swagger_ui_without_a_cdn(browser, small_model_dir):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with running_server(small_model_dir) as url:
+        browser.get(url + "/docs")
+        wait = WebDriverWait(browser, 30)
+        paths = wait.until(lambda d: [e.text for e in d.find_elements(
+            By.CSS_SELECTOR, ".swagger-ui .opblock .opblock-summary-path")] or None)
+        assert {"/v1/predict", "/v1/model", "/healthz"} <= {p.replace("\u200b", "") for p in paths}
+        assert not browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .errors-wrapper")
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert loaded and all(name.startswith(url + "/") for name in loaded), loaded  # no CDN
+        predict = browser.find_element(By.ID, "operations-scoring-predict_v1_predict_post")
+        predict.find_element(By.CSS_SELECTOR, ".opblock-summary").click()  # open it: the example body shows
+        wait.until(lambda d: "$SPY breaking out" in predict.text)
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "docs.png"))
+        assert (ARTIFACTS / "docs.png").stat().st_size > 10_000

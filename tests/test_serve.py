@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 
 import httpx
 import numpy as np
@@ -153,6 +154,24 @@ def test_docs_and_openapi(server):
     assert {"/v1/predict", "/v1/model", "/healthz"} <= set(spec["paths"])
     predict = spec["paths"]["/v1/predict"]["post"]
     assert "messages" in json.dumps(predict["requestBody"]) and {"200", "413", "422"} <= set(predict["responses"])
+
+
+def test_docs_assets_are_served_locally(server):
+    """/docs loads Swagger UI from this server, never from a CDN (the machines have no internet)."""
+    page = httpx.get(f"{server}/docs").text
+    assert [u for u in re.findall(r"https?://[^\s\"'<>]+", page) if not u.startswith(server + "/")] == []
+    assets = re.findall(r"""<(?:script|link)\b[^>]*?\b(?:src|href)=["']([^"']+)["']""", page)
+    assert len(assets) == 3 and any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        response = httpx.get(asset if asset.startswith(server) else f"{server}{asset}")
+        assert response.status_code == 200 and len(response.content) > 100, asset
+    spec_url = re.search(r"url: '([^']+)'", page).group(1)  # the spec Swagger UI reads: 3.0, as it needs
+    spec, full = httpx.get(f"{server}{spec_url}").json(), httpx.get(f"{server}/openapi.json").json()
+    assert spec["openapi"].startswith("3.0.") and full["openapi"].startswith("3.1.")
+    assert spec["paths"].keys() == full["paths"].keys()
+    assert "examples" not in json.dumps(spec) and "$SPY breaking out" in json.dumps(spec)
+    assert httpx.get(f"{server}/redoc").status_code == 404  # ReDoc would need a CDN: off
+    assert_error(httpx.get(f"{server}/docs/static/index.html"), 404, "not_found")  # only the files /docs uses
 
 
 def test_web_page_is_served_from_the_package(server):

@@ -44,9 +44,11 @@ def model_info(model: SentimentModel, backend: str) -> dict:
 def require_serve_extra() -> None:
     try:
         import fastapi  # noqa: F401
+        import swagger_ui_bundle  # noqa: F401  (/docs without a CDN)
         import uvicorn  # noqa: F401
     except ImportError:
-        raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
+        raise StocksentError("serving needs FastAPI, uvicorn and swagger-ui-bundle: "
+                             "pip install 'stocksent[serve]'") from None
 
 
 def create_app(model_dir: str | Path, backend: str = "torch", threads: int = 1):

@@ -10,14 +10,17 @@ import contextlib
 import json
 import logging
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
+from swagger_ui_bundle import swagger_ui_path
 
 from .microbatch import MicroBatcher
 from .predict import LABEL_NAMES, SentimentModel
@@ -26,6 +29,10 @@ from .serve import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
 log = logging.getLogger("stocksent.serve")
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "style.css": "text/css; charset=utf-8"}
+# Swagger UI for /docs, served from the swagger-ui-bundle package: no CDN (ReDoc has no such package: off).
+# Its Swagger UI 4 reads OpenAPI 3.0 only, so /docs gets a 3.0 copy of the spec (see openapi_30).
+SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8",
+                 "favicon-32x32.png": "image/png"}
 EXPECTED = 'send a JSON object {"messages": ["...", ...]}'
 
 
@@ -99,6 +106,23 @@ def parse_messages(body: bytes) -> list[str]:
     return messages
 
 
+def openapi_30(node: Any) -> Any:
+    """FastAPI's OpenAPI 3.1 spec as Swagger UI 4 reads it: a schema's `examples` list becomes `example`.
+
+    The rest of this API's spec is valid 3.0 as it is; /openapi.json itself stays 3.1.
+    """
+    if isinstance(node, list):
+        return [openapi_30(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: openapi_30(v) for k, v in node.items() if not (k == "examples" and isinstance(v, list))}
+    if isinstance(node.get("examples"), list) and node["examples"]:
+        out.setdefault("example", openapi_30(node["examples"][0]))
+    if "openapi" in node and "paths" in node:
+        out["openapi"] = "3.0.3"
+    return out
+
+
 def json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
              float: "a number", type(None): "null"}
@@ -163,7 +187,8 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
 
     app = FastAPI(lifespan=lifespan, title="stocksent", version=str(info["config"].get("stocksent_version", "")),
                   description="Bullish/bearish sentiment of StockTwits-style messages with an LSTM. At most "
-                              f"{MAX_MESSAGES} messages per request and {MAX_CHARS} characters per message.")
+                              f"{MAX_MESSAGES} messages per request and {MAX_CHARS} characters per message.",
+                  docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(ApiError)
@@ -223,5 +248,22 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
         if name not in pages:
             raise HTTPException(404)
         return Response(pages[name], media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(openapi_url="/docs/openapi.json", title=f"{app.title} API",
+                                   swagger_js_url="/docs/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/static/swagger-ui.css",
+                                   swagger_favicon_url="/docs/static/favicon-32x32.png")
+
+    @app.get("/docs/openapi.json", include_in_schema=False)
+    async def docs_spec() -> Response:
+        return json_response(openapi_30(app.openapi()))
+
+    @app.get("/docs/static/{name}", include_in_schema=False)
+    async def docs_static(name: str) -> Response:
+        if name not in SWAGGER_FILES:
+            raise HTTPException(404)
+        return FileResponse(Path(str(swagger_ui_path), name), media_type=SWAGGER_FILES[name])
 
     return app
