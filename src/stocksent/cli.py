@@ -41,6 +41,8 @@ def add_train(sub) -> None:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--lr-decay", type=float, help="learning-rate factor per epoch")
+    p.add_argument("--word-dropout", type=float, help="fraction of training words replaced by <unk>")
     p.add_argument("--optimizer", choices=["adam", "adadelta"])
     p.add_argument("--loss", choices=["bce", "mse"])
     p.add_argument("--embed-size", type=positive_int)
@@ -56,7 +58,7 @@ def add_train(sub) -> None:
 
 
 def train_overrides(args: argparse.Namespace) -> dict:
-    names = ["data", "out", "epochs", "batch_size", "lr", "optimizer", "loss", "embed_size", "lstm_sizes",
+    names = ["data", "out", "epochs", "batch_size", "lr", "lr_decay", "word_dropout", "optimizer", "loss", "embed_size", "lstm_sizes",
              "keep_prob", "seed", "patience", "max_examples", "device", "num_threads"]
     overrides = {name: getattr(args, name) for name in names}
     overrides["resume"] = args.resume or None

@@ -17,11 +17,11 @@ class TrainConfig:
     data: str | None = None  # None: $STOCKSENT_DATA, the cache, or the download
     out: str | None = None  # None: runs/<timestamp>
     preset: str = "default"
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 64
     lr: float = 0.002
-    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
-    word_dropout: float = 0.0  # fraction of training words replaced by <unk>
+    lr_decay: float = 0.8  # the learning rate is multiplied by this after every epoch
+    word_dropout: float = 0.25  # fraction of training words replaced by <unk>
     optimizer: str = "adam"  # adam | adadelta
     loss: str = "bce"  # bce | mse
     embed_size: int = 300
@@ -89,7 +89,8 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The tutorial's exact recipe (its flaws fixed elsewhere: vocabulary, padding, state, last batch).
-    "tutorial": dict(epochs=50, batch_size=256, lr=0.1, optimizer="adadelta", loss="mse",
+    "tutorial": dict(epochs=50, batch_size=256, lr=0.1, lr_decay=1.0, word_dropout=0.0,
+                     optimizer="adadelta", loss="mse",
                      embed_size=300, lstm_sizes=(128, 64), keep_prob=0.5, patience=None,
                      min_count=1, keep_emoji=False, keep_cashtags=False),
     "default": {},
