@@ -40,6 +40,8 @@ def suggest(trial, text_params: tuple[str, ...] = TEXT_PARAMS) -> dict[str, Any]
         "embed_size": trial.suggest_categorical("embed_size", [64, 128, 200, 300]),
         "lstm_sizes": lstm_sizes(trial.suggest_categorical("lstm_sizes", LSTM_CHOICES)),
         "min_count": trial.suggest_int("min_count", 1, 5),
+        "word_dropout": trial.suggest_float("word_dropout", 0.0, 0.4),
+        "lr_decay": trial.suggest_float("lr_decay", 0.6, 1.0),
     }
     for name in text_params:
         params[name] = trial.suggest_categorical(name, [True, False])
