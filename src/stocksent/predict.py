@@ -10,8 +10,8 @@ import numpy as np
 
 from .artifacts import load_model_dir
 from .errors import StocksentError
-from .model import predict_proba_sequences
-from .text import TextOptions, normalise
+from .fastpath import PRECISIONS, fast_path_for, predict_texts
+from .text import TextOptions, normalise_flat
 
 LABEL_NAMES = ("bearish", "bullish")
 
@@ -28,6 +28,9 @@ class Prediction:
 class SentimentModel:
     """Text goes through the same normalisation and vocabulary as in training, always in eval mode."""
 
+    backend = None  # None: PyTorch; else an object with predict_proba_sequences (export.OnnxBackend)
+    precision = "float32"  # of the PyTorch fast path's matrix products: float32 or bfloat16 (fastpath.py)
+
     def __init__(self, model, config: dict, vocab, directory: Path | None = None):
         self.network = model.eval()
         self.config = config
@@ -37,22 +40,42 @@ class SentimentModel:
         self.threshold = float(config.get("threshold", 0.5))
 
     @classmethod
-    def load(cls, directory: str | Path, backend: str = "torch") -> "SentimentModel":
-        if backend != "torch":
-            raise StocksentError(f"unknown backend {backend!r}: use torch")
+    def load(cls, directory: str | Path, backend: str = "torch", precision: str = "float32") -> "SentimentModel":
+        if backend not in ("torch", "onnx"):
+            raise StocksentError(f"unknown backend {backend!r}: use torch or onnx")
+        if precision not in PRECISIONS or (precision != "float32" and backend != "torch"):
+            raise StocksentError(f"unknown precision {precision!r}: use float32, or bfloat16 with the torch backend")
         model, config, vocab = load_model_dir(directory)
-        return cls(model, config, vocab, Path(directory))
+        try:
+            loaded = cls(model, config, vocab, Path(directory))
+        except (AttributeError, TypeError, ValueError) as err:  # "text" or "threshold" of the wrong type
+            raise StocksentError(f"model directory {directory} has an invalid config.json ({err})") from None
+        if backend == "onnx":  # DIR/model.onnx, exported on first use (see export.py)
+            from .export import OnnxBackend
+
+            loaded.backend = OnnxBackend.for_model_dir(directory, model)
+        else:  # the lookup table etc. are built now, so the first prediction is as quick as the rest
+            loaded.precision = precision
+            fast_path_for(model, precision)
+        return loaded
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
-        options, encode = self.text_options, self.vocab.encode
-        return [encode(normalise(t, options)) for t in texts]
+        ids, lengths = self.encode_flat(texts)
+        return np.split(ids, np.cumsum(lengths)[:-1]) if len(lengths) else []
+
+    def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All messages' word ids end to end, and each message's length (what `encode` splits up)."""
+        tokens, lengths = normalise_flat(texts, self.text_options)
+        return self.vocab.encode(tokens), np.asarray(lengths, dtype=np.int64)
 
     def predict_proba(self, texts: str | Sequence[str], batch_size: int = 1024) -> np.ndarray:
         """P(bullish) per message, in input order (a 1-D float32 array)."""
         texts = as_list(texts)
         if not texts:
             return np.empty(0, dtype=np.float32)
-        return predict_proba_sequences(self.network, self.encode(texts), batch_size)
+        if self.backend is not None:
+            return self.backend.predict_proba_sequences(self.encode(texts), batch_size)
+        return predict_texts(fast_path_for(self.network, self.precision), self.encode_flat, texts, batch_size)
 
     @overload
     def predict(self, texts: str) -> Prediction: ...
@@ -69,8 +92,10 @@ class SentimentModel:
 def as_list(texts: str | Sequence[str]) -> list[str]:
     if isinstance(texts, str):
         return [texts]
+    if isinstance(texts, (bytes, bytearray)) or not hasattr(texts, "__iter__"):
+        raise StocksentError(f"messages must be a string or a list of strings, got {type(texts).__name__}")
     texts = list(texts)
-    bad = next((t for t in texts if not isinstance(t, str)), None)
-    if bad is not None:
-        raise StocksentError(f"messages must be strings, got {type(bad).__name__}")
+    bad = [t for t in texts if not isinstance(t, str)][:1]  # not next(..., None): None itself is bad
+    if bad:
+        raise StocksentError(f"messages must be strings, got {type(bad[0]).__name__}")
     return texts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 SPECIAL_TOKENS = ("<TICKER>", "<USER>", "<LINK>", "<PRICE>", "<NUMBER>")
 
@@ -26,7 +27,13 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("number", r"\d+(?:[.,:]\d+)*", " NUMBER "),
     ("apostrophe", r"['\u2019]", ""),
 )
-_COMPILED = tuple((name, re.compile(pattern), repl) for name, pattern, repl in RULES)
+# The same matches as RULES' price pattern, found 2x faster: every match now starts with one of a set of
+# characters, which lets the regex engine skip ahead (the original's `\b\d` hides that from it).
+# `(?<!\w\d)` after the first digit is the `\b` before it. tests/test_fastpath.py checks they agree.
+_FASTER_PATTERNS = {
+    "price": r"[$\d](?:(?<=\$)\d[\d,]*(?:\.\d+)?[km]?\b|(?<=\d)(?<!\w\d)[\d,]*(?:\.\d+)?\$)",
+}
+_COMPILED = tuple((name, re.compile(_FASTER_PATTERNS.get(name, pattern)), repl) for name, pattern, repl in RULES)
 # CASHTAG is the placeholder of a kept ticker symbol: $VXX -> " CASHTAGvxx " -> "$vxx".
 _PLACEHOLDERS = (*((token[1:-1], token) for token in SPECIAL_TOKENS), ("CASHTAG", "$"))
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
@@ -60,25 +67,82 @@ class TextOptions:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def normalise(message: str, options: TextOptions = TextOptions()) -> list[str]:
-    """Tokens of one message; an empty list when nothing is left."""
-    text = message.lower()
+def _apply_rules(text: str, options: TextOptions) -> str:
+    """The rules, in order, on lower-cased text: one message, or many joined by _SEPARATOR."""
     for name, pattern, repl in _COMPILED:
         if name == "ticker" and options.keep_cashtags:
             repl = _cashtag
         text = pattern.sub(repl, text)
-    if options.keep_emoji:
-        text = _NON_ASCII_KEEP_EMOJI.sub("", _EMOJI_MODIFIERS.sub("", text))
-        text = _SPACE_EMOJI.sub(r" \1 ", text)
-    elif not text.isascii():
-        text = _NON_ASCII.sub("", text)
+    if not text.isascii():  # (every step here only ever changes non-ASCII characters)
+        if options.keep_emoji:
+            text = _NON_ASCII_KEEP_EMOJI.sub("", _EMOJI_MODIFIERS.sub("", text))
+            text = _SPACE_EMOJI.sub(r" \1 ", text)
+        else:
+            text = _NON_ASCII.sub("", text)
     text = _PUNCTUATION.sub(" ", text)
     for word, token in _PLACEHOLDERS:
         if word in text:
             text = text.replace(word, token)
-    tokens = text.split()
+    return text
+
+
+def normalise(message: str, options: TextOptions = TextOptions()) -> list[str]:
+    """Tokens of one message; an empty list when nothing is left."""
+    tokens = _apply_rules(message.lower(), options).split()
     return tokens[: options.max_tokens]
 
 
-def normalise_many(messages: list[str], options: TextOptions = TextOptions()) -> list[list[str]]:
-    return [normalise(m, options) for m in messages]
+# The record separator is whitespace to `\s`, `\S` and str.split, like a message's own start and end:
+# no rule can match across it or change it, so rules run on joined messages act on each one alone.
+_SEPARATOR = "\x1e"
+
+
+def _normalised_parts(messages: Sequence[str], options: TextOptions) -> list[str]:
+    """Each message's normalised text, by one pass of each rule over all messages joined.
+
+    ASCII messages (~97% of StockTwits) are joined apart from the others: a pure-ASCII string is
+    scanned faster, and the non-ASCII steps, which cannot change it, skip it entirely.
+    """
+    ascii_ = [m.isascii() for m in messages]
+    if all(ascii_) or not any(ascii_):
+        return _apply_rules(_joined(messages).lower(), options).split(_SEPARATOR)
+    parts: list[str] = [""] * len(messages)
+    for keep in (True, False):
+        index = [i for i, a in enumerate(ascii_) if a is keep]
+        texts = _apply_rules(_joined([messages[i] for i in index]).lower(), options).split(_SEPARATOR)
+        for i, text in zip(index, texts):
+            parts[i] = text
+    return parts
+
+
+def _joined(messages: Sequence[str]) -> str:
+    joined = _SEPARATOR.join(messages)
+    if joined.count(_SEPARATOR) != len(messages) - 1:  # a message holds one: it is whitespace anyway
+        joined = _SEPARATOR.join(m.replace(_SEPARATOR, " ") for m in messages)
+    return joined
+
+
+def normalise_many(messages: Sequence[str], options: TextOptions = TextOptions()) -> list[list[str]]:
+    """`[normalise(m, options) for m in messages]`, with each rule run once over all messages joined."""
+    if len(messages) < 2:
+        return [normalise(m, options) for m in messages]
+    cap = options.max_tokens
+    return [tokens if len(tokens) <= cap else tokens[:cap]
+            for tokens in map(str.split, _normalised_parts(messages, options))]
+
+
+def normalise_flat(messages: Sequence[str], options: TextOptions = TextOptions()) -> tuple[list[str], list[int]]:
+    """All messages' tokens end to end, and how many each message has: what prediction needs.
+
+    The same tokens as `normalise_many`, without a list per message: keeping thousands of small
+    lists alive sets off Python's garbage collector, which then costs as much as the splitting.
+    """
+    if not messages:
+        return [], []
+    parts = _normalised_parts(messages, options)
+    lengths = list(map(len, map(str.split, parts)))
+    cap = options.max_tokens
+    if max(lengths) > cap:
+        return ([token for part in parts for token in part.split()[:cap]],
+                [min(length, cap) for length in lengths])
+    return _SEPARATOR.join(parts).split(), lengths
