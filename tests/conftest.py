@@ -29,3 +29,21 @@ def small_model_dir(tmp_path_factory) -> Path:
     train(preset("default", data=str(DATA_PATH), out=str(out), epochs=2, max_examples=3000, seed=3,
                  embed_size=32, lstm_sizes=(16, 8), num_threads=1, device="cpu"))
     return out
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests run many small predictions on a shared 2-core machine: one intra-op thread is fastest."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model(small_model_dir):
+    from stocksent import SentimentModel
+
+    return SentimentModel.load(small_model_dir)

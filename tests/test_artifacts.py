@@ -24,14 +24,6 @@ MESSAGES = ["$SPY breaking out, loading calls 🚀", "$SPY crash incoming, buyin
             "@bob $AAPL $12.50 to 13 http://x.co"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def model_copy(small_model_dir, tmp_path) -> Path:
     """A private copy of the trained model directory, free to break."""

@@ -32,14 +32,6 @@ ENTRY_POINT = next((p for p in (Path(sys.executable).parent / "stocksent", shuti
                     if p and Path(p).is_file()), "stocksent")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()

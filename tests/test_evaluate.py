@@ -19,18 +19,6 @@ METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusi
                "threshold"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def model(small_model_dir) -> SentimentModel:
-    return SentimentModel.load(small_model_dir)
-
 
 @pytest.fixture(scope="module")
 def other_csv(tmp_path_factory) -> Path:

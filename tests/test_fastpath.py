@@ -20,14 +20,6 @@ from stocksent.predict import SentimentModel
 from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def random_model(vocab_size=300, embed=24, sizes=(16, 8), seed=0) -> LSTMClassifier:
     torch.manual_seed(seed)
     model = LSTMClassifier(vocab_size, embed, sizes, keep_prob=0.5).eval()

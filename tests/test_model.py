@@ -22,15 +22,6 @@ def random_sequences(n: int, vocab_size: int = 200, seed: int = 0) -> list[np.nd
     return [rng.integers(2, vocab_size, size=int(rng.integers(1, 30))) for _ in range(n)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many tiny forward passes: on a busy machine a second intra-op thread only adds waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def real_model(small_model_dir) -> SentimentModel:
     return SentimentModel.load(small_model_dir)

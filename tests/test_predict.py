@@ -19,18 +19,6 @@ MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is 
             "Fed meeting today, staying flat", "", "!!!", "@bob $AAPL $12.50 → 13 https://x.co/a"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def model(small_model_dir) -> SentimentModel:
-    return SentimentModel.load(small_model_dir)
-
 
 def test_load_uses_the_saved_vocabulary_text_options_and_threshold(model, small_model_dir) -> None:
     config = json.loads((small_model_dir / "config.json").read_text())
