@@ -25,7 +25,8 @@ def test_default_preset_on_full_dataset(tmp_path) -> None:
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == {"train": 77572, "val": 9696, "test": 9698}
-    assert metrics["test"]["accuracy"] >= 0.78, metrics["test"]
+    # The foundation's bar (the tutorial reported 0.717); measured here: 0.781 (README).
+    assert metrics["test"]["accuracy"] >= 0.76, metrics["test"]
 
     evaluated = stocksent("evaluate", "--model", str(out), "--json")
     assert evaluated.returncode == 0, evaluated.stderr
