@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import export, serve
-from . import baseline, report, tune
-from . import bench
+from . import baseline, bench, export, report, serve, tune
 from .errors import StocksentError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -58,8 +56,8 @@ def add_train(sub) -> None:
 
 
 def train_overrides(args: argparse.Namespace) -> dict:
-    names = ["data", "out", "epochs", "batch_size", "lr", "lr_decay", "word_dropout", "optimizer", "loss", "embed_size", "lstm_sizes",
-             "keep_prob", "seed", "patience", "max_examples", "device", "num_threads"]
+    names = ["data", "out", "epochs", "batch_size", "lr", "lr_decay", "word_dropout", "optimizer", "loss",
+             "embed_size", "lstm_sizes", "keep_prob", "seed", "patience", "max_examples", "device", "num_threads"]
     overrides = {name: getattr(args, name) for name in names}
     overrides["resume"] = args.resume or None
     return overrides
@@ -197,18 +195,15 @@ def write_rows(handle: io.TextIOBase, rows: list[dict], as_csv: bool) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-# Each entry adds one subcommand; later modules (bench, serve, export, ...) register here.
-COMMANDS: list[Callable] = [add_train, add_evaluate, add_predict]
-COMMANDS += [serve.add_serve, export.add_export]
-COMMANDS += [baseline.add_baseline, report.add_report, tune.add_tune]
-COMMANDS += [bench.add_bench]
+# Each entry adds one subcommand; its module owns the parser and the handler.
+COMMANDS: list[Callable] = [add_train, add_evaluate, add_predict, serve.add_serve, export.add_export,
+                            baseline.add_baseline, report.add_report, tune.add_tune, bench.add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="stocksent", description=__doc__.splitlines()[0].split(":")[0] and
-                                     "Sentiment of StockTwits messages with an LSTM.")
+    parser = argparse.ArgumentParser(prog="stocksent", description="Sentiment of StockTwits messages with an LSTM.")
     parser.add_argument("--version", action="version", version=f"stocksent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
