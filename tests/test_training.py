@@ -145,7 +145,7 @@ def test_vocabulary_comes_from_the_training_split_only(runs) -> None:
 
 def test_config_json_holds_everything_needed_to_reproduce(runs) -> None:
     config = read(runs["a"], "config.json")
-    expected = preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(runs["a"])})
+    expected = preset("default", **{**SETTINGS, "data": str(DATA_PATH.resolve()), "out": str(runs["a"])})
     assert set(config["train"]) == {f.name for f in dataclasses.fields(TrainConfig)}
     assert TrainConfig.from_dict(config["train"]) == expected
     assert config["text"] == expected.text_options.to_dict()
