@@ -180,13 +180,6 @@ def test_bracketed_text_without_extension_is_not_json(tmp_path: Path) -> None:
     assert read_texts(path) == ["[SPY] up", "new high [ATH]"]
 
 
-def test_unterminated_quote_in_csv_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "q.csv", 'message,sentiment\nok,bullish\n"never closed,bearish\nmore,bullish\n')
-    with pytest.raises(StocksentError, match=r"line 3: malformed CSV") as exc:
-        read_records(path)
-    assert_one_line(exc)
-
-
 def test_utf8_bom_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "bom.csv"
     path.write_bytes("\ufeffmessage,sentiment\nhi,bullish\n".encode("utf-8"))
@@ -298,16 +291,14 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     assert_one_line(exc)
 
 
-def test_malformed_jsonl_names_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.jsonl", '{"message": "ok"}\n\n{"message": "oops",}\n')
-    with pytest.raises(StocksentError, match=r"line 3: invalid JSON") as exc:
-        read_records(path)
-    assert_one_line(exc)
-
-
-def test_malformed_json_names_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.json", '{\n  "messages": [\n    {"body": "x"}\n    {"body": "y"}\n  ]\n}\n')
-    with pytest.raises(StocksentError, match=r"line 4: invalid JSON") as exc:
+@pytest.mark.parametrize("name, content, error", [
+    ("q.csv", 'message,sentiment\nok,bullish\n"never closed,bearish\nmore,bullish\n', r"line 3: malformed CSV"),
+    ("bad.jsonl", '{"message": "ok"}\n\n{"message": "oops",}\n', r"line 3: invalid JSON"),
+    ("bad.json", '{\n  "messages": [\n    {"body": "x"}\n    {"body": "y"}\n  ]\n}\n', r"line 4: invalid JSON"),
+])
+def test_malformed_file_names_the_line(tmp_path: Path, name: str, content: str, error: str) -> None:
+    path = write(tmp_path / name, content)
+    with pytest.raises(StocksentError, match=error) as exc:
         read_records(path)
     assert_one_line(exc)
 
