@@ -35,7 +35,9 @@ def model_copy(small_model_dir, tmp_path) -> Path:
 def tiny_model_dir(directory: Path, seed: int = 0) -> tuple[LSTMClassifier, Vocabulary]:
     torch.manual_seed(seed)
     vocab = Vocabulary.build([["buy", "calls"], ["sell", "puts", "<TICKER>"]])
-    model = LSTMClassifier(len(vocab), embed_size=8, lstm_sizes=(6, 4), keep_prob=0.7)
+    model = LSTMClassifier(len(vocab), embed_size=8, lstm_sizes=(6, 4), keep_prob=0.7, ngram_buckets=16)
+    with torch.no_grad():
+        model.ngrams.weight[1:].normal_()
     save_model_dir(directory, model, {"text": {"keep_emoji": True}, "threshold": 0.5}, vocab)
     return model, vocab
 
@@ -62,7 +64,7 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     assert not loaded.training
     assert loaded_vocab.words == vocab.words
     assert config["model"] == {"vocab_size": len(vocab), "embed_size": 8, "lstm_sizes": [6, 4],
-                               "keep_prob": pytest.approx(0.7)}
+                               "keep_prob": pytest.approx(0.7), "ngram_buckets": 16}
     assert config["text"] == {"keep_emoji": True}
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name

@@ -20,13 +20,15 @@ from stocksent.predict import SentimentModel
 from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
 
 
-def random_model(vocab_size=300, embed=24, sizes=(16, 8), seed=0) -> LSTMClassifier:
+def random_model(vocab_size=300, embed=24, sizes=(16, 8), seed=0, ngram_buckets=0) -> LSTMClassifier:
     torch.manual_seed(seed)
-    model = LSTMClassifier(vocab_size, embed, sizes, keep_prob=0.5).eval()
+    model = LSTMClassifier(vocab_size, embed, sizes, keep_prob=0.5, ngram_buckets=ngram_buckets).eval()
     with torch.no_grad():  # larger weights than the initialisation: saturated gates get tested too
         for lstm in model.lstms:
             for p in lstm.parameters():
                 p.mul_(3)
+        if ngram_buckets:
+            model.ngrams.weight[1:].normal_()
     return model
 
 
@@ -53,10 +55,10 @@ def unseen(small_model_dir):
 # --------------------------------------------------------------------------- the network
 
 
-@pytest.mark.parametrize("sizes", [(16, 8), (12,), (10, 9, 7)])
+@pytest.mark.parametrize("sizes,ngram_buckets", [((16, 8), 0), ((16, 8), 101), ((12,), 0), ((10, 9, 7), 0)])
 @pytest.mark.parametrize("batch_size", [1, 7, 1024])
-def test_float32_fast_path_matches_the_module(sizes, batch_size) -> None:
-    model = random_model(sizes=sizes)
+def test_float32_fast_path_matches_the_module(sizes, ngram_buckets, batch_size) -> None:
+    model = random_model(sizes=sizes, ngram_buckets=ngram_buckets)
     sequences = random_sequences(60, seed=len(sizes))
     plain = predict_proba_sequences(model, sequences, batch_size, plain=True)
     fast = InferenceLSTM(model).predict_proba_sequences(sequences, batch_size)

@@ -8,13 +8,17 @@ import torch
 
 from stocksent.batching import pad
 from stocksent.data import read_texts
-from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.model import NGRAM_HASH, LSTMClassifier, predict_proba_sequences
 from stocksent.predict import SentimentModel
 
 
 def random_model(vocab_size: int = 200, seed: int = 0, **kwargs) -> LSTMClassifier:
     torch.manual_seed(seed)
-    return LSTMClassifier(vocab_size, embed_size=16, lstm_sizes=(12, 8), **kwargs).eval()
+    model = LSTMClassifier(vocab_size, embed_size=16, lstm_sizes=(12, 8), **kwargs).eval()
+    if model.ngram_buckets:  # they start at zero; random weights make the term visible
+        with torch.no_grad():
+            model.ngrams.weight[1:].normal_()
+    return model
 
 
 def random_sequences(n: int, vocab_size: int = 200, seed: int = 0) -> list[np.ndarray]:
@@ -49,8 +53,9 @@ def test_layers_and_output_shape() -> None:
     assert model.eval()(one.ids, one.lengths).shape == (1,)
 
 
-def test_padding_positions_do_not_change_the_output() -> None:
-    model = random_model()
+@pytest.mark.parametrize("ngram_buckets", [0, 50])
+def test_padding_positions_do_not_change_the_output(ngram_buckets) -> None:
+    model = random_model(ngram_buckets=ngram_buckets)
     sequences = random_sequences(20)
     batch = pad(sequences, np.arange(20))
     expected = model(batch.ids, batch.lengths)
@@ -64,6 +69,20 @@ def test_padding_positions_do_not_change_the_output() -> None:
     torch.testing.assert_close(model(noisy, batch.lengths), expected, rtol=0, atol=1e-6)
     # The padding embedding row is zero and stays so.
     assert not model.embedding.weight[0].any()
+
+
+def test_ngram_term_is_a_scaled_sum_of_word_and_pair_weights() -> None:
+    model = random_model(vocab_size=20, ngram_buckets=7)
+    w = model.ngrams.weight.detach().squeeze(-1)
+    batch = pad([np.array([3, 4, 5]), np.array([6])], np.arange(2))
+    pair = lambda a, b: 20 + (a * NGRAM_HASH + b) % 7
+    expected = torch.stack([(w[3] + w[4] + w[5] + w[pair(3, 4)] + w[pair(4, 5)]) / 5 ** 0.5, w[6]])
+    torch.testing.assert_close(model.ngram_logit(batch.ids, batch.lengths), expected)
+    assert not model.ngrams.weight[0].any()  # padding's weight
+    # The term is added to the LSTM's logit, and temperature scaling scales both.
+    before = model(batch.ids, batch.lengths)
+    model.scale_logit_(0.5)
+    torch.testing.assert_close(model(batch.ids, batch.lengths), before * 0.5)
 
 
 def test_no_state_is_carried_between_calls() -> None:

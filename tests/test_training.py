@@ -15,16 +15,21 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from torch.nn.functional import binary_cross_entropy_with_logits
 
 from conftest import DATA_PATH
 from stocksent import StocksentError, TrainConfig, preset, train
+from stocksent.batching import pad
 from stocksent.data import DATASET_SHA256, read_labelled, read_records
+from stocksent.model import LSTMClassifier
 from stocksent.metrics import classification_metrics
 from stocksent.prepare import prepare_splits
-from stocksent.text import TextOptions
+from stocksent.text import TextOptions, normalise
+from stocksent.training import shard_gradients
 from stocksent.vocab import Vocabulary
 
 # CPU: bit-for-bit reproducibility is only promised there.
@@ -53,9 +58,10 @@ def runs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("training")
     try:
         a_metrics, a_err = run(root / "a")
-        with pytest.MonkeyPatch.context() as mp:  # the same run, the data given by a relative path
+        # The same run on two threads (batch halves side by side), the data given by a relative path.
+        with pytest.MonkeyPatch.context() as mp:
             mp.chdir(DATA_PATH.parent.parent)
-            b_metrics, _ = run(root / "b", data=str(DATA_PATH.relative_to(DATA_PATH.parent.parent)))
+            b_metrics, _ = run(root / "b", data=str(DATA_PATH.relative_to(DATA_PATH.parent.parent)), num_threads=2)
 
         stopped = root / "stopped"
         seen = []
@@ -86,6 +92,28 @@ def without_seconds(metrics: dict) -> dict:
 
 def read(directory: Path, name: str) -> dict:
     return json.loads((directory / name).read_text(encoding="utf-8"))
+
+
+def test_batch_halves_sum_to_the_whole_batch_gradient() -> None:
+    """Training computes each batch as two shards; their weighted gradients are the batch's."""
+    data = read_labelled(DATA_PATH)
+    tokens = [normalise(m) or ["<unk>"] for m in data.messages[:64]]
+    vocab = Vocabulary.build(tokens)
+    batch = pad(vocab.encode_many(tokens), np.arange(64))
+    y = torch.tensor(data.labels[:64], dtype=torch.float32)
+    torch.manual_seed(0)
+    model = LSTMClassifier(len(vocab), 16, (12, 8), keep_prob=1.0, sparse_embedding=True, ngram_buckets=64)
+    params = list(model.parameters())
+    loss, correct, whole = shard_gradients(model, params, binary_cross_entropy_with_logits,
+                                           batch.ids, batch.lengths, y, 1.0, seed=0)
+    halves = [shard_gradients(model, params, binary_cross_entropy_with_logits, batch.ids[rows],
+                              batch.lengths[rows], y[rows], 0.5, seed=1) for rows in (slice(0, 32), slice(32, 64))]
+    assert loss == pytest.approx(halves[0][0] + halves[1][0], rel=1e-5)
+    assert correct == halves[0][1] + halves[1][1]
+    for name, full, first, second in zip([n for n, _ in model.named_parameters()], whole, halves[0][2], halves[1][2]):
+        summed = first + second
+        torch.testing.assert_close(summed.to_dense() if summed.is_sparse else summed,
+                                   full.to_dense() if full.is_sparse else full, rtol=1e-4, atol=1e-6, msg=name)
 
 
 # --------------------------------------------------------------------------- what a run records
@@ -158,7 +186,7 @@ def test_config_json_holds_everything_needed_to_reproduce(runs) -> None:
     assert config["data"]["split_seed"] == 7 and config["data"]["max_examples"] == 2500
     assert config["data"]["split"] == read(runs["a"], "metrics.json")["split"]
     assert config["model"] == {"vocab_size": len(read(runs["a"], "vocab.json")["words"]), "embed_size": 32,
-                               "lstm_sizes": [16, 8], "keep_prob": 0.5}
+                               "lstm_sizes": [16, 8], "keep_prob": 0.5, "ngram_buckets": 2**20}
 
 
 def test_data_path_is_recorded_absolute(runs) -> None:
@@ -192,7 +220,8 @@ def test_per_epoch_line_has_the_tutorial_form(runs) -> None:
 # --------------------------------------------------------------------------- determinism and resume
 
 
-def test_same_seed_twice_gives_identical_results(runs) -> None:
+def test_same_seed_twice_gives_identical_results_on_one_thread_or_two(runs) -> None:
+    assert read(runs["b"], "config.json")["train"]["num_threads"] == 2
     assert without_seconds(runs["b_metrics"]) == without_seconds(runs["a_metrics"])
     a, b = load_file(runs["a"] / "model.safetensors"), load_file(runs["b"] / "model.safetensors")
     assert a.keys() == b.keys()

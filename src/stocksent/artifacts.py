@@ -45,12 +45,12 @@ def read_json(path: Path) -> Any:
 def model_hyperparameters(model: LSTMClassifier) -> dict:
     return {"vocab_size": model.embedding.num_embeddings, "embed_size": model.embedding.embedding_dim,
             "lstm_sizes": [lstm.hidden_size for lstm in model.lstms],
-            "keep_prob": 1.0 - model.dropout.p}
+            "keep_prob": 1.0 - model.dropout.p, "ngram_buckets": model.ngram_buckets}
 
 
 def build_model(hyper: dict) -> LSTMClassifier:
     return LSTMClassifier(hyper["vocab_size"], hyper["embed_size"], tuple(hyper["lstm_sizes"]),
-                          hyper["keep_prob"])
+                          hyper["keep_prob"], ngram_buckets=hyper.get("ngram_buckets", 0))
 
 
 def save_weights(directory: Path, model: LSTMClassifier) -> None:

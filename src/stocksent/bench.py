@@ -286,7 +286,8 @@ def bench(data: str | None = None, device_name: str = "auto", quick: bool = Fals
     log(f"data: {splits.sizes()}, vocabulary {len(vocab)}")
 
     torch.manual_seed(config.seed)
-    model = LSTMClassifier(len(vocab), 300, (128, 64), config.keep_prob, sparse_embedding=True).to(device)
+    model = LSTMClassifier(len(vocab), 300, (128, 64), config.keep_prob, sparse_embedding=True,
+                           ngram_buckets=config.ngram_buckets).to(device)
     log("training one epoch of our pipeline" + (" (20 batches)" if quick else ""))
     arm = train_arm(model, config, train_x, train_y, device, 20 if quick else None)
     optimizers, criterion = arm.pop("optimizers"), arm.pop("criterion")

@@ -46,6 +46,9 @@ def add_train(sub) -> None:
     p.add_argument("--embed-size", type=positive_int)
     p.add_argument("--lstm-sizes", type=int_list, metavar="128,64")
     p.add_argument("--keep-prob", type=float)
+    p.add_argument("--ngram-buckets", type=int, metavar="N",
+                   help="hashed word pairs of the linear n-gram term (0: the LSTM alone)")
+    p.add_argument("--ngram-lr", type=float, help="learning rate of the n-gram weights")
     p.add_argument("--seed", type=int)
     p.add_argument("--patience", type=positive_int)
     p.add_argument("--max-examples", type=positive_int)
@@ -57,7 +60,8 @@ def add_train(sub) -> None:
 
 def train_overrides(args: argparse.Namespace) -> dict:
     names = ["data", "out", "epochs", "batch_size", "lr", "lr_decay", "word_dropout", "optimizer", "loss",
-             "embed_size", "lstm_sizes", "keep_prob", "seed", "patience", "max_examples", "device", "num_threads"]
+             "embed_size", "lstm_sizes", "keep_prob", "ngram_buckets", "ngram_lr", "seed", "patience",
+             "max_examples", "device", "num_threads"]
     overrides = {name: getattr(args, name) for name in names}
     overrides["resume"] = args.resume or None
     return overrides

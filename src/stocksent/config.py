@@ -36,6 +36,8 @@ class TrainConfig:
     keep_emoji: bool = True
     keep_cashtags: bool = True
     max_tokens: int = 100
+    ngram_buckets: int = 2**20  # hashed word pairs of the linear n-gram term; 0: the LSTM alone
+    ngram_lr: float = 0.03  # Adam's learning rate for the n-gram weights
     split_seed: int | None = None  # None: same as seed
     num_threads: int | None = None  # None: torch's choice
 
@@ -65,6 +67,8 @@ class TrainConfig:
             (self.max_examples is None or self.max_examples >= 10, "--max-examples must be at least 10"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
             (self.min_count >= 1, "min_count must be at least 1"),
+            (self.ngram_buckets >= 0, "ngram_buckets must be 0 (off) or positive"),
+            (self.ngram_lr > 0, "ngram_lr must be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -92,7 +96,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": dict(epochs=50, batch_size=256, lr=0.1, lr_decay=1.0, word_dropout=0.0,
                      optimizer="adadelta", loss="mse",
                      embed_size=300, lstm_sizes=(128, 64), keep_prob=0.5, patience=None,
-                     min_count=1, keep_emoji=False, keep_cashtags=False),
+                     min_count=1, keep_emoji=False, keep_cashtags=False, ngram_buckets=0),
     "default": {},
 }
 

@@ -15,13 +15,13 @@ What makes it fast (each measured; see the README's performance section):
 from __future__ import annotations
 
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
+
+from .model import NGRAM_HASH
+from .workers import worker_pool
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -53,6 +53,9 @@ class InferenceLSTM:
                 self.w_rec.append((-w_hh.t() * scale).to(self.dtype).contiguous())
             self.w_out = (-model.output.weight.detach().cpu().float().t()).contiguous()  # (H_last, 1)
             self.b_out = model.output.bias.detach().cpu().float().clone()
+            self.ngram_buckets = model.ngram_buckets
+            self.ngram_weights = (model.ngrams.weight.detach().cpu().float().numpy().ravel().copy()
+                                  if model.ngram_buckets else None)
         self.vocab_size = self.w_in[0].shape[0]
 
     # ------------------------------------------------------------------ the network
@@ -101,6 +104,17 @@ class InferenceLSTM:
         final = x[torch.from_numpy(last)].float()
         return torch.addmm(self.b_out, final, self.w_out).squeeze(-1)
 
+    def ngram_logits(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The model's `ngram_logit` for every message at once, from the flat word ids."""
+        owner = np.repeat(np.arange(len(lengths)), lengths)
+        same = owner[1:] == owner[:-1]  # adjacent words of one message form a pair
+        first, second = ids[:-1][same], ids[1:][same]
+        pairs = self.vocab_size + (first * NGRAM_HASH + second) % self.ngram_buckets
+        weights = self.ngram_weights
+        total = (np.bincount(owner, weights[ids], minlength=len(lengths))
+                 + np.bincount(owner[:-1][same], weights[pairs], minlength=len(lengths)))
+        return (total / np.sqrt(np.maximum(2 * lengths - 1, 1))).astype(np.float32)
+
     # ------------------------------------------------------------------ batches of messages
 
     def predict_proba_flat(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -110,19 +124,22 @@ class InferenceLSTM:
         if not len(lengths):
             return out
         ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise IndexError(f"word ids must be in [0, {self.vocab_size})")
+        ngram = self.ngram_logits(ids, lengths) if self.ngram_buckets else None
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         if (lengths == 0).any():  # an empty message is one padding word, as in the module's forward
             ids = np.append(ids, 0)
             starts = np.where(lengths == 0, len(ids) - 1, starts)
             lengths = np.maximum(lengths, 1)
-        if len(ids) and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise IndexError(f"word ids must be in [0, {self.vocab_size})")
         order = np.argsort(lengths, kind="stable")
         with torch.inference_mode():
             for lo in range(0, len(order), batch_size):
                 rows = order[lo: lo + batch_size][::-1]  # longest first
                 batch_ids, sizes = pack(ids, starts[rows], lengths[rows])
                 logits = self.logits_packed(torch.from_numpy(batch_ids), sizes, lengths[rows])
+                if ngram is not None:
+                    logits += torch.from_numpy(ngram[rows])
                 out[rows] = torch.sigmoid(logits).numpy()
         return out
 
@@ -151,40 +168,6 @@ def fast_path_for(model, precision: str = "float32") -> InferenceLSTM:
     return cache[precision][1]
 
 
-# ---------------------------------------------------------------------- several cores, robustly
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: start afresh
-    os.register_at_fork(after_in_child=_POOLS.clear)
-
-
-def _one_intra_op_thread() -> None:
-    torch.get_num_threads()  # ATen first sets this thread up from the process-wide setting...
-    torch.set_num_threads(1)  # ...then this thread alone runs ops on one core (OpenMP and MKL: per thread)
-
-
-def scoring_pool(threads: int) -> ThreadPoolExecutor:
-    """`threads` scoring threads with one intra-op thread each, started once per process.
-
-    Independent batches on separate cores beat one batch on all cores: each step's operations are
-    small (µs to 1 ms), so OpenMP's fork/join per operation costs a lot, and on a busy machine a
-    descheduled OpenMP thread stalls every barrier while its partner spins (measured on the 2-core
-    dev box with other jobs running: two intra-op threads 5-10x slower than one for prediction).
-    """
-    with _POOLS_LOCK:
-        pool = _POOLS.get(threads)
-        if pool is None:
-            before = torch.get_num_threads()
-            pool = ThreadPoolExecutor(threads, thread_name_prefix="stocksent-score",
-                                      initializer=_one_intra_op_thread)
-            started = threading.Barrier(threads)
-            list(pool.map(lambda _: started.wait(), range(threads)))  # every thread initialised now
-            torch.set_num_threads(before)  # the workers' set_num_threads also moved the process default
-            _POOLS[threads] = pool
-    return pool
-
-
 def predict_texts(fast: InferenceLSTM, encode_flat: Callable, texts: Sequence[str], batch_size: int = 1024,
                   threads: int | None = None) -> np.ndarray:
     """P(bullish) for raw texts: text to ids and the network, in chunks spread over `threads` threads
@@ -200,9 +183,9 @@ def predict_texts(fast: InferenceLSTM, encode_flat: Callable, texts: Sequence[st
     if threads <= 1:
         return score(texts)
     if n < 2 * batch_size:  # still on a scoring thread: tiny ops on several OpenMP threads only lose time
-        return scoring_pool(threads).submit(score, texts).result()
+        return worker_pool(threads).submit(score, texts).result()
     # Equal chunks, a multiple of `threads` of them, of up to ~4 batches: sorted by length within.
     chunks = threads * math.ceil(n / (threads * 4 * batch_size))
     bounds = np.linspace(0, n, chunks + 1).astype(int)
-    parts = scoring_pool(threads).map(score, [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    parts = worker_pool(threads).map(score, [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
     return np.concatenate(list(parts))

@@ -30,6 +30,7 @@ from .model import LSTMClassifier, predict_proba_sequences
 from .plots import write_learning_curve
 from .prepare import Splits, prepare_splits
 from .vocab import Vocabulary
+from .workers import worker_pool
 
 CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
 BEST_WEIGHTS = "checkpoint-best.safetensors"  # the best epoch before calibration
@@ -54,14 +55,30 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_optimizers(model: LSTMClassifier, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Each parameter group records its `initial_lr`, which `set_learning_rates` decays."""
     if config.optimizer == "adadelta":
         # TensorFlow's Adadelta defaults (rho 0.95, epsilon 1e-8), as the tutorial ran it.
-        return [torch.optim.Adadelta(model.parameters(), lr=config.lr, rho=0.95, eps=1e-8)]
-    embedding = [model.embedding.weight]
-    rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
-    if model.embedding.sparse:
-        return [torch.optim.SparseAdam(embedding, lr=config.lr), torch.optim.Adam(rest, lr=config.lr)]
-    return [torch.optim.Adam(model.parameters(), lr=config.lr)]
+        optimizers = [torch.optim.Adadelta(model.parameters(), lr=config.lr, rho=0.95, eps=1e-8)]
+    else:
+        sparse = [model.embedding.weight] if model.embedding.sparse else []
+        ngrams = [model.ngrams.weight] if model.ngram_buckets else []
+        dense = [p for p in model.parameters() if all(p is not q for q in sparse + ngrams)]
+        optimizers = [torch.optim.Adam(dense, lr=config.lr)]
+        if sparse:
+            optimizers.append(torch.optim.SparseAdam(sparse, lr=config.lr))
+        if ngrams:  # one weight per feature, each seen rarely: it needs larger steps than the LSTM
+            adam = torch.optim.SparseAdam if model.ngrams.sparse else torch.optim.Adam
+            optimizers.append(adam(ngrams, lr=config.ngram_lr))
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]
+    return optimizers
+
+
+def set_learning_rates(optimizers: list[torch.optim.Optimizer], factor: float) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor
 
 
 def loss_function(name: str):
@@ -151,6 +168,19 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
     return saved
 
 
+SHARDS = 2  # every batch is split in halves, each with its own dropout generator (see train_one_epoch)
+
+
+def shard_gradients(model: LSTMClassifier, params: list[torch.Tensor], criterion, ids: torch.Tensor,
+                    lengths: torch.Tensor, y: torch.Tensor, weight: float,
+                    seed: int) -> tuple[float, int, list[torch.Tensor]]:
+    """Loss, correct count and gradients of one shard, its mean loss weighted by its share of the batch."""
+    logits = model(ids, lengths, torch.Generator().manual_seed(seed))
+    loss = criterion(logits, y)
+    grads = torch.autograd.grad(loss * weight, params)
+    return loss.item() * len(y), int(((logits.detach() >= 0) == (y >= 0.5)).sum()), list(grads)
+
+
 def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimizer], criterion,
                     sequences: list[np.ndarray], labels: np.ndarray, batch_size: int,
                     rng: np.random.Generator, device: torch.device, desc: str = "",
@@ -159,25 +189,41 @@ def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimize
 
     `word_dropout` turns that fraction of words into <unk>, so the model cannot lean on any single
     word and learns what unknown words look like (test messages have many).
+
+    Each batch is computed as `SHARDS` halves whose gradients are summed into the batch's mean-loss
+    gradient. On a CPU with two or more threads the halves run side by side, one core each: a
+    batch's LSTM kernels are too small to split well across cores, two independent halves are not.
+    The halves draw dropout masks from their own seeded generators, so the result is the same on
+    one core or several.
     """
     model.train()
     loss_sum = correct = seen = 0.0
+    params = [p for p in model.parameters() if p.requires_grad]
+    pool = worker_pool(SHARDS) if device.type == "cpu" and 1 < SHARDS <= torch.get_num_threads() else None
     batches = iterate_batches(sequences, batch_size, rng)
     for batch in tqdm(batches, total=math.ceil(len(sequences) / batch_size), file=sys.stderr, desc=desc,
                       leave=False, disable=None):
-        y = torch.from_numpy(labels[batch.index]).to(device)
+        y = torch.from_numpy(labels[batch.index])
         ids = batch.ids
         if word_dropout:
             ids = ids.masked_fill((torch.rand(ids.shape) < word_dropout) & (ids > 1), 1)
-        logits = model(ids.to(device), batch.lengths)
-        loss = criterion(logits, y)
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
+        seeds = rng.integers(2**62, size=SHARDS).tolist()
+        bounds = np.linspace(0, len(y), SHARDS + 1).astype(int)
+        jobs = []
+        for lo, hi, seed in zip(bounds[:-1], bounds[1:], seeds):
+            if lo == hi:
+                continue
+            lengths = batch.lengths[lo:hi]
+            args = (model, params, criterion, ids[lo:hi, : int(lengths.max())].to(device), lengths,
+                    y[lo:hi].to(device), (hi - lo) / len(y), seed)
+            jobs.append(pool.submit(shard_gradients, *args) if pool else args)
+        results = [job.result() if pool else shard_gradients(*job) for job in jobs]
+        for p, *grads in zip(params, *(grads for _, _, grads in results)):
+            p.grad = grads[0] if len(grads) == 1 else sum(grads[1:], grads[0])
         for opt in optimizers:
             opt.step()
-        loss_sum += loss.item() * len(y)
-        correct += ((logits.detach() >= 0) == (y >= 0.5)).sum().item()
+        loss_sum += sum(r[0] for r in results)
+        correct += sum(r[1] for r in results)
         seen += len(y)
     return loss_sum / seen, correct / seen
 
@@ -190,9 +236,7 @@ def calibrate_on_validation(out: Path, model: LSTMClassifier, val_x: list[np.nda
     the fast path) serves calibrated probabilities with no extra step.
     """
     calibration = calibrate(logits_from_proba(predict_proba_sequences(model, val_x, device=device)), val_y)
-    with torch.no_grad():
-        model.output.weight /= calibration.temperature
-        model.output.bias /= calibration.temperature
+    model.scale_logit_(1.0 / calibration.temperature)
     save_weights(out, model)
     config = read_json(out / CONFIG)
     write_json(out / CONFIG, {**config, "temperature": calibration.temperature,
@@ -237,7 +281,8 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         vocab = Vocabulary.build(splits.train.tokens, config.min_count)
     train_x, val_x = vocab.encode_many(splits.train.tokens), vocab.encode_many(splits.val.tokens)
     model = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
-                           sparse_embedding=config.optimizer == "adam").to(device)
+                           sparse_embedding=config.optimizer == "adam",
+                           ngram_buckets=config.ngram_buckets).to(device)
     optimizers = make_optimizers(model, config)
     manifest = run_manifest(config, data_path, data_sha, splits, data.skipped)
     progress = {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0}
@@ -257,9 +302,7 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
             break
         epoch_start = time.perf_counter()
         rng = np.random.default_rng([config.seed, epoch])  # per-epoch order: resume needs no RNG state
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = config.lr * config.lr_decay ** (epoch - 1)
+        set_learning_rates(optimizers, config.lr_decay ** (epoch - 1))
         train_loss, train_accuracy = train_one_epoch(
             model, optimizers, criterion, train_x, splits.train.labels, config.batch_size, rng, device,
             desc=f"epoch {epoch}/{config.epochs}", word_dropout=config.word_dropout)
@@ -282,7 +325,8 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         if on_epoch is not None:
             on_epoch(row)
 
-    best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob).to(device)
+    best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
+                          ngram_buckets=config.ngram_buckets).to(device)
     best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
     calibration = calibrate_on_validation(out, best, val_x, splits.val.labels, device)
     test_p = predict_proba_sequences(best, vocab.encode_many(splits.test.tokens), device=device)

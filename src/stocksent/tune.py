@@ -42,6 +42,7 @@ def suggest(trial, text_params: tuple[str, ...] = TEXT_PARAMS) -> dict[str, Any]
         "min_count": trial.suggest_int("min_count", 1, 5),
         "word_dropout": trial.suggest_float("word_dropout", 0.0, 0.4),
         "lr_decay": trial.suggest_float("lr_decay", 0.6, 1.0),
+        "ngram_lr": trial.suggest_float("ngram_lr", 3e-3, 0.1, log=True),
     }
     for name in text_params:
         params[name] = trial.suggest_categorical(name, [True, False])
