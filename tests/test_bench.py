@@ -10,6 +10,7 @@ import torch
 
 from stocksent.bench import TARGETS, format_table
 from stocksent.cli import main
+from stocksent.fastpath import resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,14 @@ def test_quick_bench_reports_every_figure(quick_result) -> None:
     r = quick_result
     for key in ("train_epoch_seconds", "padded_epoch_seconds", "train_speedup", "train_peak_rss_mb",
                 "padded_peak_rss_mb", "predict_msgs_per_second", "predict_msgs_per_second_bfloat16",
+                "predict_msgs_per_second_float32",
                 "predict_msgs_per_second_plain", "latency_ms_p50", "latency_ms_p99", "load_seconds",
                 "predict_peak_rss_mb", "accuracy_gap_points"):
         assert isinstance(r[key], (int, float)) and r[key] >= 0, key
     assert r["train_epoch_seconds"] > 0 and r["padded_epoch_seconds"] > 0
     assert r["train_speedup"] == pytest.approx(r["padded_epoch_seconds"] / r["train_epoch_seconds"])
     assert r["latency_ms_p50"] <= r["latency_ms_p99"]
+    assert r["predict_precision"] == resolve_precision("auto")
     assert set(r["test_accuracy"]) == {"float32_fast", "bfloat16_fast", "float32_plain"}
     assert all(0 <= a <= 1 for a in r["test_accuracy"].values())
     # float32 fast path and plain forward agree (the test of correctness, not of speed).

@@ -336,6 +336,8 @@ def test_usage_errors(small_model_dir, capsys, tmp_path, monkeypatch) -> None:
 
     code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--backend", "tensorflow", "x")
     assert_one_line_error(code, out, err, "backend")
+    code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--precision", "float16", "x")
+    assert_one_line_error(code, out, err, "precision")
 
     code, out, err = run_cli(capsys, "train", "--data", DATA_PATH, "--out", small_model_dir)
     assert_one_line_error(code, out, err, "--resume")

@@ -21,6 +21,12 @@ METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusi
 
 
 @pytest.fixture(scope="module")
+def model(small_model_dir) -> SentimentModel:
+    """float32, as training scores its test split (and as `stocksent evaluate` loads models)."""
+    return SentimentModel.load(small_model_dir, precision="float32")
+
+
+@pytest.fixture(scope="module")
 def other_csv(tmp_path_factory) -> Path:
     """240 real labelled rows the small model never saw, as a plain CSV."""
     from conftest import DATA_PATH
@@ -100,7 +106,7 @@ def test_cli_evaluate_json_matches_the_api(small_model_dir, other_csv, capsys) -
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 1
     printed = json.loads(out)
-    assert printed == evaluate(SentimentModel.load(small_model_dir), other_csv)
+    assert printed == evaluate(SentimentModel.load(small_model_dir, precision="float32"), other_csv)
     assert main(["evaluate", "--model", str(small_model_dir), "--data", str(other_csv), "--split", "test"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and "--split all" in err

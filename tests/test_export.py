@@ -51,7 +51,7 @@ def test_split(small_model_dir):
 
 
 def test_onnx_matches_pytorch_on_the_whole_test_split(model_dir, test_split):
-    torch_model = SentimentModel.load(model_dir)
+    torch_model = SentimentModel.load(model_dir, precision="float32")
     onnx_model = SentimentModel.load(model_dir, backend="onnx")
     assert isinstance(onnx_model.backend, export.OnnxBackend)
     sequences = torch_model.encode(test_split.messages)
@@ -120,7 +120,7 @@ def test_onnx_backend_exports_on_first_use_and_follows_new_weights(model_dir):
     save_weights(model_dir, network)
     again = SentimentModel.load(model_dir, backend="onnx")
     assert path.stat().st_mtime_ns != stamp
-    assert np.abs(again.predict_proba(MESSAGES) - SentimentModel.load(model_dir).predict_proba(MESSAGES)).max() <= 1e-5
+    assert np.abs(again.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)).max() <= 1e-5
     assert (again.predict_proba(MESSAGES) > first).all()
 
 
@@ -139,11 +139,11 @@ def test_unwritable_model_directory_scores_from_memory(model_dir, monkeypatch, c
     model = SentimentModel.load(model_dir, backend="onnx")
     assert "in memory" in capsys.readouterr().err
     assert not (model_dir / export.ONNX_FILE).exists()
-    assert np.abs(model.predict_proba(MESSAGES) - SentimentModel.load(model_dir).predict_proba(MESSAGES)).max() <= 1e-5
+    assert np.abs(model.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)).max() <= 1e-5
 
 
 def test_predict_cli_backend_onnx(model_dir, capsys):
-    assert main(["predict", "--model", str(model_dir), "--json", *MESSAGES[:3]]) == 0
+    assert main(["predict", "--model", str(model_dir), "--precision", "float32", "--json", *MESSAGES[:3]]) == 0
     torch_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert main(["predict", "--model", str(model_dir), "--backend", "onnx", "--json", *MESSAGES[:3]]) == 0
     onnx_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

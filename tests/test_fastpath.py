@@ -40,7 +40,7 @@ def random_sequences(n, vocab_size=300, seed=0, longest=60) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def real_model(small_model_dir) -> SentimentModel:
-    return SentimentModel.load(small_model_dir)
+    return SentimentModel.load(small_model_dir, precision="float32")
 
 
 @pytest.fixture(scope="module")

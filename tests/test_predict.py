@@ -48,7 +48,8 @@ def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
     assert proba.shape == (len(MESSAGES),)
     # The same path by hand: normalise with the saved options, encode, run the network.
     by_hand = predict_proba_sequences(
-        model.network, [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES])
+        model.network, [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES],
+        precision=model.precision)
     np.testing.assert_array_equal(proba, by_hand)
     predictions = model.predict(MESSAGES)
     assert isinstance(predictions, list) and len(predictions) == len(MESSAGES)
@@ -89,6 +90,24 @@ def test_non_strings_are_a_stocksent_error(model, bad) -> None:
         model.predict(bad)
     with pytest.raises(StocksentError, match="string"):
         model.predict_proba(bad)
+
+
+def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(small_model_dir, monkeypatch) -> None:
+    import stocksent.fastpath as fastpath
+
+    assert SentimentModel.load(small_model_dir).precision == fastpath.resolve_precision("auto")
+    monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert SentimentModel.load(small_model_dir).precision == "float32"
+    monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert SentimentModel.load(small_model_dir).precision == "bfloat16"
+    exact = SentimentModel.load(small_model_dir, precision="float32")
+    plain = predict_proba_sequences(exact.network, exact.encode(MESSAGES), plain=True)
+    np.testing.assert_allclose(exact.predict_proba(MESSAGES), plain, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(SentimentModel.load(small_model_dir).predict_proba(MESSAGES), plain, rtol=0, atol=0.02)
+    with pytest.raises(StocksentError, match="precision"):
+        SentimentModel.load(small_model_dir, precision="float16")
+    with pytest.raises(StocksentError, match="ONNX"):
+        SentimentModel.load(small_model_dir, backend="onnx", precision="bfloat16")
 
 
 def test_unknown_backend(small_model_dir) -> None:

@@ -114,7 +114,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
     from .predict import SentimentModel
 
-    result = evaluate(SentimentModel.load(args.model), args.data, args.split)
+    # float32: the reference numbers, the same as training's metrics.json on any CPU.
+    result = evaluate(SentimentModel.load(args.model, precision="float32"), args.data, args.split)
     if args.json:
         print(json.dumps(result))
     else:
@@ -131,6 +132,8 @@ def add_predict(sub) -> None:
     p.add_argument("--output", help="write results here (CSV if it ends in .csv, else JSON Lines)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--backend", default="torch", help="torch (default) or onnx")
+    p.add_argument("--precision", default="auto",
+                   help="auto (default: bfloat16 where the CPU has it natively), float32 or bfloat16")
     p.set_defaults(handler=run_predict)
 
 
@@ -171,7 +174,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from .atomic import atomic_open
     from .predict import SentimentModel
 
-    model = SentimentModel.load(args.model, backend=args.backend)
+    model = SentimentModel.load(args.model, backend=args.backend, precision=args.precision)
     texts = read_predict_input(args)
     rows = prediction_rows(texts, model.predict(texts))
     if args.output:

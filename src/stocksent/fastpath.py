@@ -26,6 +26,27 @@ from .workers import worker_pool
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(precision: str) -> str:
+    """"auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX), about 10-20%
+    faster with the same test accuracy (tests/test_fastpath.py); float32 elsewhere, where emulated
+    bfloat16 would be slower."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
 class InferenceLSTM:
     """A frozen, eval-mode copy of an `LSTMClassifier`'s maths for CPU inference (dropout is identity)."""
 

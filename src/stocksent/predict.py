@@ -10,7 +10,7 @@ import numpy as np
 
 from .artifacts import load_model_dir
 from .errors import StocksentError
-from .fastpath import PRECISIONS, fast_path_for, predict_texts
+from .fastpath import PRECISIONS, fast_path_for, predict_texts, resolve_precision
 from .text import TextOptions, normalise_flat
 
 LABEL_NAMES = ("bearish", "bullish")
@@ -40,11 +40,15 @@ class SentimentModel:
         self.threshold = float(config.get("threshold", 0.5))
 
     @classmethod
-    def load(cls, directory: str | Path, backend: str = "torch", precision: str = "float32") -> "SentimentModel":
+    def load(cls, directory: str | Path, backend: str = "torch", precision: str = "auto") -> "SentimentModel":
+        """`precision` of the PyTorch path: float32, bfloat16, or auto (bfloat16 where the CPU does it
+        natively, else float32; see fastpath.resolve_precision). The ONNX backend is float32."""
         if backend not in ("torch", "onnx"):
             raise StocksentError(f"unknown backend {backend!r}: use torch or onnx")
-        if precision not in PRECISIONS or (precision != "float32" and backend != "torch"):
-            raise StocksentError(f"unknown precision {precision!r}: use float32, or bfloat16 with the torch backend")
+        if precision not in (*PRECISIONS, "auto"):
+            raise StocksentError(f"unknown precision {precision!r}: use auto, float32 or bfloat16")
+        if backend == "onnx" and precision == "bfloat16":
+            raise StocksentError("precision bfloat16 is for the torch backend; ONNX runs float32")
         model, config, vocab = load_model_dir(directory)
         try:
             loaded = cls(model, config, vocab, Path(directory))
@@ -55,8 +59,8 @@ class SentimentModel:
 
             loaded.backend = OnnxBackend.for_model_dir(directory, model)
         else:  # the lookup table etc. are built now, so the first prediction is as quick as the rest
-            loaded.precision = precision
-            fast_path_for(model, precision)
+            loaded.precision = resolve_precision(precision)
+            fast_path_for(model, loaded.precision)
         return loaded
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:

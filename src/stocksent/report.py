@@ -164,7 +164,7 @@ def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
     from .plots import learning_curve_png
     from .predict import SentimentModel
 
-    model = SentimentModel.load(model_dir)
+    model = SentimentModel.load(model_dir, precision="float32")  # the numbers of metrics.json
     metrics = read_metrics(model_dir, f"model directory {model_dir}")
     config = model.config
     preds = test_predictions(model, data_path)
