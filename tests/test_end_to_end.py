@@ -25,8 +25,9 @@ def test_default_preset_on_full_dataset(tmp_path) -> None:
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == {"train": 77572, "val": 9696, "test": 9698}
-    # The foundation's bar (the tutorial reported 0.717); measured here: 0.781 (README).
-    assert metrics["test"]["accuracy"] >= 0.76, metrics["test"]
+    # The accuracy issue's bar (the tutorial reported 0.717). Measured here: 0.793 on this split;
+    # 0.784 and 0.782 with split seeds 2 and 3 (README), so another CPU's rounding leaves margin.
+    assert metrics["test"]["accuracy"] >= 0.78, metrics["test"]
 
     evaluated = stocksent("evaluate", "--model", str(out), "--json")
     assert evaluated.returncode == 0, evaluated.stderr

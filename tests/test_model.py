@@ -28,7 +28,8 @@ def random_sequences(n: int, vocab_size: int = 200, seed: int = 0) -> list[np.nd
 
 @pytest.fixture(scope="module")
 def real_model(small_model_dir) -> SentimentModel:
-    return SentimentModel.load(small_model_dir)
+    # An explicit precision: "auto" runs small calls in float32 and large ones in bfloat16 on purpose.
+    return SentimentModel.load(small_model_dir, precision="float32")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 from stocksent import SentimentModel, StocksentError
 from stocksent.data import read_labelled
 from stocksent.model import predict_proba_sequences
-from stocksent.predict import Prediction
+from stocksent.predict import AUTO_BFLOAT16_MIN, Prediction
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
@@ -41,6 +41,12 @@ def test_one_string_gives_one_prediction(model) -> None:
     proba = model.predict_proba("$SPY to the moon 🚀")
     assert proba.shape == (1,) and proba.dtype == np.float32
     assert float(proba[0]) == prediction.p_bullish
+
+
+@pytest.fixture(scope="module")
+def model(small_model_dir) -> SentimentModel:
+    """An explicit precision; "auto" (the default) has its own test below."""
+    return SentimentModel.load(small_model_dir, precision="float32")
 
 
 def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
@@ -99,7 +105,14 @@ def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(small_model_dir, m
     monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx2", "avx512f"})
     assert SentimentModel.load(small_model_dir).precision == "float32"
     monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    assert SentimentModel.load(small_model_dir).precision == "bfloat16"
+    auto = SentimentModel.load(small_model_dir)
+    assert auto.precision == "bfloat16"
+    # "auto" runs small calls in float32 (latency) and larger ones in bfloat16 (throughput).
+    many = [f"{m} {k}" for k in range(AUTO_BFLOAT16_MIN) for m in MESSAGES][:AUTO_BFLOAT16_MIN]
+    low = SentimentModel.load(small_model_dir, precision="bfloat16")
+    high = SentimentModel.load(small_model_dir, precision="float32")
+    np.testing.assert_array_equal(auto.predict_proba(many), low.predict_proba(many))
+    np.testing.assert_array_equal(auto.predict_proba(many[:3]), high.predict_proba(many[:3]))
     exact = SentimentModel.load(small_model_dir, precision="float32")
     plain = predict_proba_sequences(exact.network, exact.encode(MESSAGES), plain=True)
     np.testing.assert_allclose(exact.predict_proba(MESSAGES), plain, rtol=0, atol=1e-5)

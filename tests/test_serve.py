@@ -30,7 +30,7 @@ def server(small_model_dir):
 
 @pytest.fixture(scope="module")
 def reference(small_model_dir) -> SentimentModel:
-    return SentimentModel.load(small_model_dir)
+    return SentimentModel.load(small_model_dir, precision="float32")  # as the server loads it
 
 
 def post(url: str, body=None, **kwargs) -> httpx.Response:

@@ -60,7 +60,9 @@ def create_app(model_dir: str | Path, backend: str = "torch", threads: int = 1):
     require_serve_extra()
     from .serve_app import build_app
 
-    model = SentimentModel.load(model_dir, backend=backend)
+    # float32: requests are micro-batched together, and a message's probability must not depend on
+    # what else arrived with it (precision "auto" switches on the batch size).
+    model = SentimentModel.load(model_dir, backend=backend, precision="float32")
     return build_app(model, model_info(model, backend), threads)
 
 
