@@ -219,7 +219,7 @@ def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimize
             jobs.append(pool.submit(shard_gradients, *args) if pool else args)
         results = [job.result() if pool else shard_gradients(*job) for job in jobs]
         for p, *grads in zip(params, *(grads for _, _, grads in results)):
-            p.grad = grads[0] if len(grads) == 1 else sum(grads[1:], grads[0])
+            p.grad = sum(grads[1:], grads[0])
         for opt in optimizers:
             opt.step()
         loss_sum += sum(r[0] for r in results)
