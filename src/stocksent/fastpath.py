@@ -39,9 +39,9 @@ def cpu_flags() -> set[str]:
 
 
 def resolve_precision(precision: str) -> str:
-    """"auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX), about 10-20%
-    faster with the same test accuracy (tests/test_fastpath.py); float32 elsewhere, where emulated
-    bfloat16 would be slower."""
+    """"auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX): on the dev box
+    38,399 vs 29,966 msgs/s with test accuracy 0.01 points apart (README; tests/test_fastpath.py
+    bounds the gap); float32 elsewhere, where emulated bfloat16 would be slower."""
     if precision != "auto":
         return precision
     return "bfloat16" if cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
