@@ -78,7 +78,8 @@ def test_train_evaluate_predict_end_to_end(tmp_path, capsys) -> None:
     out = tmp_path / "model"
     code, stdout, stderr = run_cli(capsys, "train", "--data", DATA_PATH, "--out", out, "--max-examples", "2000",
                                    "--epochs", "2", "--embed-size", "32", "--lstm-sizes", "16,8", "--seed", "5",
-                                   "--ngram-buckets", "4096", "--ngram-lr", "0.01", "--threads", "1", "--device", "cpu")
+                                   "--ngram-buckets", "4096", "--ngram-lr", "0.01", "--no-linear-blend", "--threads", "1",
+                                   "--device", "cpu")
     assert code == 0, stderr
     # Results on stdout, progress on stderr.
     assert stdout.splitlines()[0] == f"model: {out}"
@@ -90,6 +91,7 @@ def test_train_evaluate_predict_end_to_end(tmp_path, capsys) -> None:
     assert config["train"]["epochs"] == 2 and config["train"]["lstm_sizes"] == [16, 8]
     assert config["train"]["seed"] == 5 and config["train"]["max_examples"] == 2000
     assert config["train"]["ngram_lr"] == 0.01 and config["model"]["ngram_buckets"] == 4096
+    assert config["train"]["linear_blend"] is False and metrics["blend"] is None
 
     code, stdout, stderr = run_cli(capsys, "evaluate", "--model", out, "--json")
     assert code == 0, stderr

@@ -122,7 +122,8 @@ def test_batch_halves_sum_to_the_whole_batch_gradient() -> None:
 def test_metrics_json_keys_exactly(runs) -> None:
     metrics = read(runs["a"], "metrics.json")
     assert metrics == runs["a_metrics"]
-    assert set(metrics) == {"history", "best_epoch", "test", "split", "seconds_total", "calibration"}
+    assert set(metrics) == {"history", "best_epoch", "test", "split", "seconds_total", "calibration", "blend"}
+    assert metrics["blend"]["c"] in (2.0, 4.0, 8.0, 16.0)
     assert {"temperature", "threshold", "ece_before", "ece_after"} <= set(metrics["calibration"])
     assert [row["epoch"] for row in metrics["history"]] == [1, 2, 3]
     for row in metrics["history"]:

@@ -49,6 +49,9 @@ def add_train(sub) -> None:
     p.add_argument("--ngram-buckets", type=int, metavar="N",
                    help="hashed word pairs of the linear n-gram term (0: the LSTM alone)")
     p.add_argument("--ngram-lr", type=float, help="learning rate of the n-gram weights")
+    p.add_argument("--linear-blend", action=argparse.BooleanOptionalAction, default=None,
+                   help="after training, blend a logistic regression over the same n-grams into the model, "
+                        "weighted on validation (default: on where there is an n-gram term)")
     p.add_argument("--seed", type=int)
     p.add_argument("--patience", type=positive_int)
     p.add_argument("--max-examples", type=positive_int)
@@ -60,7 +63,7 @@ def add_train(sub) -> None:
 
 def train_overrides(args: argparse.Namespace) -> dict:
     names = ["data", "out", "epochs", "batch_size", "lr", "lr_decay", "word_dropout", "optimizer", "loss",
-             "embed_size", "lstm_sizes", "keep_prob", "ngram_buckets", "ngram_lr", "seed", "patience",
+             "embed_size", "lstm_sizes", "keep_prob", "ngram_buckets", "ngram_lr", "linear_blend", "seed", "patience",
              "max_examples", "device", "num_threads"]
     overrides = {name: getattr(args, name) for name in names}
     overrides["resume"] = args.resume or None

@@ -38,6 +38,7 @@ class TrainConfig:
     max_tokens: int = 100
     ngram_buckets: int = 2**20  # hashed word pairs of the linear n-gram term; 0: the LSTM alone
     ngram_lr: float = 0.03  # Adam's learning rate for the n-gram weights
+    linear_blend: bool = True  # blend a logistic regression into the n-gram term (blend.py); needs ngram_buckets
     split_seed: int | None = None  # None: same as seed
     num_threads: int | None = None  # None: torch's choice
 
@@ -96,7 +97,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tutorial": dict(epochs=50, batch_size=256, lr=0.1, lr_decay=1.0, word_dropout=0.0,
                      optimizer="adadelta", loss="mse",
                      embed_size=300, lstm_sizes=(128, 64), keep_prob=0.5, patience=None,
-                     min_count=1, keep_emoji=False, keep_cashtags=False, ngram_buckets=0),
+                     min_count=1, keep_emoji=False, keep_cashtags=False, ngram_buckets=0,
+                     linear_blend=False),
     "default": {},
 }
 

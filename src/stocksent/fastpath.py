@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .model import NGRAM_HASH
+from .model import ngram_features
 from .workers import worker_pool
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -127,13 +127,8 @@ class InferenceLSTM:
 
     def ngram_logits(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The model's `ngram_logit` for every message at once, from the flat word ids."""
-        owner = np.repeat(np.arange(len(lengths)), lengths)
-        same = owner[1:] == owner[:-1]  # adjacent words of one message form a pair
-        first, second = ids[:-1][same], ids[1:][same]
-        pairs = self.vocab_size + (first * NGRAM_HASH + second) % self.ngram_buckets
-        weights = self.ngram_weights
-        total = (np.bincount(owner, weights[ids], minlength=len(lengths))
-                 + np.bincount(owner[:-1][same], weights[pairs], minlength=len(lengths)))
+        rows, features = ngram_features(ids, lengths, self.vocab_size, self.ngram_buckets)
+        total = np.bincount(rows, self.ngram_weights[features], minlength=len(lengths))
         return (total / np.sqrt(np.maximum(2 * lengths - 1, 1))).astype(np.float32)
 
     # ------------------------------------------------------------------ batches of messages

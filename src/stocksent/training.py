@@ -21,6 +21,7 @@ from .artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json
                         save_tensors, save_weights)
 from .atomic import write_json
 from .batching import iterate_batches
+from .blend import blend_linear_
 from .calibration import Calibration, calibrate, logits_from_proba
 from .config import TrainConfig
 from .data import locate_dataset, read_labelled, sha256_file
@@ -328,11 +329,18 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
     best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
                           ngram_buckets=config.ngram_buckets).to(device)
     best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
+    blend = None
+    if config.linear_blend and config.ngram_buckets:
+        val_logits = logits_from_proba(predict_proba_sequences(best, val_x, device=device))
+        blend = blend_linear_(best, val_logits, train_x, splits.train.labels, val_x, splits.val.labels, config.seed)
+        log(f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
+            f"(logistic regression, C={blend.c:g}) -> {blend.val_accuracy_blend:.4f}")
     calibration = calibrate_on_validation(out, best, val_x, splits.val.labels, device)
     test_p = predict_proba_sequences(best, vocab.encode_many(splits.test.tokens), device=device)
     metrics = {"history": progress["history"], "best_epoch": progress["best_epoch"],
                "test": classification_metrics(splits.test.labels, test_p, calibration.threshold),
                "split": splits.sizes(), "calibration": calibration.to_dict(),
+               "blend": blend.to_dict() if blend else None,
                "seconds_total": time.perf_counter() - started}
     write_json(out / METRICS, metrics)
     write_learning_curve(out / CURVE, progress["history"])
