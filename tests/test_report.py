@@ -64,7 +64,7 @@ def test_report_has_every_section(report):
     assert page.sections == ["summary", *(sid for sid, _ in SECTIONS)]
     text = " ".join(page.text)
     for needed in ("LSTM", "TF-IDF + logistic regression", "majority class", "0.7170", "ECE =",
-                   "Learning curves", "Confusion matrix", "ROC"):
+                   "Learning curves", "Confusion matrix", "ROC", "blended (weights"):
         assert needed in text
     assert "not comparable" not in text
     assert page.rows["metrics"] == 1 + 4  # header, model, baseline, majority, tutorial

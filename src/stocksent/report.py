@@ -175,6 +175,12 @@ def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
     if abs(test["accuracy"] - metrics.get("test", {}).get("accuracy", test["accuracy"])) > 1e-9:
         notes.append(f"recomputed test accuracy {test['accuracy']:.4f} differs from the recorded "
                      f"{metrics['test']['accuracy']:.4f} (the threshold or the weights changed after training)")
+    blend = metrics.get("blend")
+    if blend:
+        notes.append(f"blend: validation accuracy {blend['val_accuracy_model']:.4f} (network) and "
+                     f"{blend['val_accuracy_linear']:.4f} (logistic regression over its n-grams, C={blend['c']:g}) "
+                     f"-> {blend['val_accuracy_blend']:.4f} blended (weights {blend['network_weight']:.2f} and "
+                     f"{blend['linear_weight']:.2f}, fitted on validation)")
     if baseline_dir is not None:
         baseline = read_metrics(baseline_dir, f"baseline {baseline_dir}")
         if "test" not in baseline:
