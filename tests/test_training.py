@@ -285,6 +285,21 @@ def test_too_few_messages_is_an_error(tmp_path) -> None:
         train(preset("default", data=str(tiny), out=str(tmp_path / "out"), epochs=1))
 
 
+def test_blend_is_skipped_when_a_split_has_one_class(tmp_path) -> None:
+    """A logistic regression needs both classes; a tiny, lopsided file still trains, unblended."""
+    rows = [(m, "bullish") for m in read_labelled(DATA_PATH).messages[:29]] + [("$SPY going down", "bearish")]
+    lopsided = tmp_path / "lopsided.csv"
+    lopsided.write_text("message,sentiment\n" + "".join(f'"{m.replace(chr(34), "")}",{y}\n' for m, y in rows),
+                        encoding="utf-8")
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        result = train(preset("default", **{**SETTINGS, "max_examples": None, "epochs": 1},
+                              data=str(lopsided), out=str(tmp_path / "out")))
+    assert result.metrics["blend"] is None
+    assert re.search(r"blend skipped: the (training|validation)( and validation)? split holds one class only",
+                     stderr.getvalue())
+
+
 def test_cuda_without_a_gpu_is_an_error(tmp_path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

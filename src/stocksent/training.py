@@ -330,7 +330,11 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
                           ngram_buckets=config.ngram_buckets).to(device)
     best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
     blend = None
-    if config.linear_blend and config.ngram_buckets:
+    one_class = [name for name, part in (("training", splits.train), ("validation", splits.val))
+                 if len(np.unique(part.labels)) < 2]
+    if config.linear_blend and config.ngram_buckets and one_class:
+        log(f"blend skipped: the {' and '.join(one_class)} split holds one class only")
+    elif config.linear_blend and config.ngram_buckets:
         val_logits = logits_from_proba(predict_proba_sequences(best, val_x, device=device))
         blend = blend_linear_(best, val_logits, train_x, splits.train.labels, val_x, splits.val.labels, config.seed)
         log(f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
