@@ -8,7 +8,7 @@ import torch
 
 from conftest import DATA_PATH
 from stocksent.baseline import fit_logreg
-from stocksent.blend import blend_linear_, ngram_matrix
+from stocksent.blend import fit_blend, fit_linear, fold_blend_, ngram_matrix
 from stocksent.calibration import binary_nll
 from stocksent.data import read_labelled
 from stocksent.model import LSTMClassifier
@@ -59,22 +59,28 @@ def test_blend_folds_exactly_into_the_model_and_lowers_validation_loss(encoded) 
     with torch.no_grad():  # a weak, untrained stand-in for the network; row 0 is padding
         model.ngrams.weight.normal_(std=0.3)[0] = 0.0
     before = module_logits(model, val_x)
-    blend = blend_linear_(model, before, train_x, splits.train.labels, val_x, splits.val.labels, seed=4,
-                          grid_c=(1.0, 4.0))
+    linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, len(vocab), BUCKETS, seed=4,
+                        grid_c=(1.0, 4.0))
+    fitted = fit_blend(before, linear, splits.val.labels)
+    fold_blend_(model, linear, fitted)
     after = module_logits(model, val_x)
 
-    linear = fit_logreg(ngram_matrix(train_x, len(vocab), BUCKETS), splits.train.labels.astype(int), blend.c, 4)
-    linear_logits = linear.decision_function(ngram_matrix(val_x, len(vocab), BUCKETS))
-    expected = blend.network_weight * before + blend.linear_weight * linear_logits + blend.offset
+    # The regression on its own, refitted here: the folded model must be exactly the weighted sum.
+    regression = fit_logreg(ngram_matrix(train_x, len(vocab), BUCKETS), splits.train.labels.astype(int), linear.c, 4)
+    linear_logits = regression.decision_function(ngram_matrix(val_x, len(vocab), BUCKETS))
+    np.testing.assert_allclose(linear.val_logits, linear_logits)
+    expected = fitted.network_weight * before + fitted.linear_weight * linear_logits + fitted.offset
     np.testing.assert_allclose(after, expected, atol=1e-4)
     # The blend's family includes the model alone (weights 1, 0, 0): fitted on validation, it can only help there.
     assert binary_nll(splits.val.labels, after) <= binary_nll(splits.val.labels, before) + 1e-6
-    assert blend.val_accuracy_blend == pytest.approx(float(((after >= 0) == (splits.val.labels >= 0.5)).mean()))
-    assert blend.linear_weight > 0 and blend.val_accuracy_linear > 0.6
+    assert fitted.val_accuracy_blend == pytest.approx(float(((after >= 0) == (splits.val.labels >= 0.5)).mean()))
+    assert fitted.linear_weight > 0 and fitted.val_accuracy_linear > 0.6
 
 
 def test_blend_needs_the_ngram_term(encoded) -> None:
     splits, vocab, train_x, val_x = encoded
-    model = LSTMClassifier(len(vocab), 8, (4,))
+    linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, len(vocab), BUCKETS, seed=0,
+                        grid_c=(1.0,))
+    fitted = fit_blend(np.zeros(len(val_x)), linear, splits.val.labels)
     with pytest.raises(ValueError, match="n-gram"):
-        blend_linear_(model, np.zeros(len(val_x)), train_x, splits.train.labels, val_x, splits.val.labels, seed=0)
+        fold_blend_(LSTMClassifier(len(vocab), 8, (4,)), linear, fitted)

@@ -51,27 +51,25 @@ def ngram_matrix(sequences: Sequence[np.ndarray], vocab_size: int, buckets: int)
     return csr_matrix((scale[rows], (rows, features)), shape=(len(sequences), vocab_size + buckets))
 
 
-def fit_blend(model_logits: np.ndarray, linear_logits: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    """(network weight, linear weight, offset) minimising validation log-loss (unregularised)."""
-    from sklearn.linear_model import LogisticRegression
-
-    both = np.stack([model_logits, linear_logits], axis=1)
-    mix = LogisticRegression(C=1e6, max_iter=1000).fit(both, labels)
-    return float(mix.coef_[0, 0]), float(mix.coef_[0, 1]), float(mix.intercept_[0])
-
-
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(((logits >= 0) == (labels >= 0.5)).mean())
 
 
-@torch.no_grad()
-def blend_linear_(model: LSTMClassifier, model_val_logits: np.ndarray, train_x: Sequence[np.ndarray],
-                  train_y: np.ndarray, val_x: Sequence[np.ndarray], val_y: np.ndarray, seed: int,
-                  grid_c: Sequence[float] = GRID_C) -> Blend:
-    """Fit the logistic regression and the blend on validation; fold both into `model` in place."""
-    if not model.ngram_buckets:
-        raise ValueError("blending needs the model's n-gram term (ngram_buckets > 0)")
-    vocab_size, buckets = model.embedding.num_embeddings, model.ngram_buckets
+@dataclass
+class LinearFit:
+    """The logistic regression over the model's n-gram features, and its validation logits."""
+
+    c: float
+    coef: np.ndarray  # one weight per n-gram feature (vocabulary + buckets)
+    intercept: float
+    val_logits: np.ndarray
+    val_accuracy: float
+
+
+def fit_linear(train_x: Sequence[np.ndarray], train_y: np.ndarray, val_x: Sequence[np.ndarray],
+               val_y: np.ndarray, vocab_size: int, buckets: int, seed: int,
+               grid_c: Sequence[float] = GRID_C) -> LinearFit:
+    """The logistic regression with the C of best validation accuracy; it does not depend on the network."""
     x_train, x_val = (ngram_matrix(x, vocab_size, buckets) for x in (train_x, val_x))
     train_labels, val_labels = train_y.astype(int), val_y.astype(int)
     best = None
@@ -81,17 +79,34 @@ def blend_linear_(model: LSTMClassifier, model_val_logits: np.ndarray, train_x: 
         print(f"blend: logistic regression C={c:g} val accuracy {val_accuracy:.4f}", file=sys.stderr, flush=True)
         if best is None or val_accuracy > best[0]:
             best = (val_accuracy, c, linear)
-    linear_accuracy, c, linear = best
-    linear_val_logits = linear.decision_function(x_val)
-    network_weight, linear_weight, offset = fit_blend(model_val_logits, linear_val_logits, val_labels)
+    val_accuracy, c, linear = best
+    coef = linear.coef_[0].copy()
+    coef[0] = 0.0  # padding
+    return LinearFit(c=c, coef=coef, intercept=float(linear.intercept_[0]),
+                     val_logits=linear.decision_function(x_val), val_accuracy=val_accuracy)
 
-    weights = model.ngrams.weight  # (features, 1); row 0 is padding and stays zero
-    coef = torch.as_tensor(linear.coef_[0], dtype=weights.dtype, device=weights.device)
-    coef[0] = 0.0
-    model.scale_logit_(network_weight)
-    weights[:, 0].add_(coef, alpha=linear_weight)
-    model.output.bias.add_(linear_weight * float(linear.intercept_[0]) + offset)
-    blended = network_weight * model_val_logits + linear_weight * linear_val_logits + offset
-    return Blend(c=c, network_weight=network_weight, linear_weight=linear_weight, offset=offset,
-                 val_accuracy_model=accuracy(model_val_logits, val_y), val_accuracy_linear=linear_accuracy,
+
+def fit_blend(model_val_logits: np.ndarray, linear: LinearFit, val_y: np.ndarray) -> Blend:
+    """The network's and the regression's weights and an offset minimising validation log-loss
+    (unregularised: three numbers fitted on ~10,000 messages)."""
+    from sklearn.linear_model import LogisticRegression
+
+    both = np.stack([model_val_logits, linear.val_logits], axis=1)
+    mix = LogisticRegression(C=1e6, max_iter=1000).fit(both, val_y.astype(int))
+    (network_weight, linear_weight), offset = mix.coef_[0].tolist(), float(mix.intercept_[0])
+    blended = network_weight * model_val_logits + linear_weight * linear.val_logits + offset
+    return Blend(c=linear.c, network_weight=network_weight, linear_weight=linear_weight, offset=offset,
+                 val_accuracy_model=accuracy(model_val_logits, val_y), val_accuracy_linear=linear.val_accuracy,
                  val_accuracy_blend=accuracy(blended, val_y))
+
+
+@torch.no_grad()
+def fold_blend_(model: LSTMClassifier, linear: LinearFit, fitted: Blend) -> None:
+    """Fold the blend into `model`'s output layer and n-gram weights, in place."""
+    if not model.ngram_buckets:
+        raise ValueError("blending needs the model's n-gram term (ngram_buckets > 0)")
+    weights = model.ngrams.weight  # (features, 1); row 0 is padding and stays zero
+    model.scale_logit_(fitted.network_weight)
+    weights[:, 0].add_(torch.as_tensor(linear.coef, dtype=weights.dtype, device=weights.device),
+                       alpha=fitted.linear_weight)
+    model.output.bias.add_(fitted.linear_weight * linear.intercept + fitted.offset)

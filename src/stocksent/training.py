@@ -21,7 +21,7 @@ from .artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json
                         save_tensors, save_weights)
 from .atomic import write_json
 from .batching import iterate_batches
-from .blend import blend_linear_
+from .blend import fit_blend, fit_linear, fold_blend_
 from .calibration import Calibration, calibrate, logits_from_proba
 from .config import TrainConfig
 from .data import locate_dataset, read_labelled, sha256_file
@@ -335,8 +335,11 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
     if config.linear_blend and config.ngram_buckets and one_class:
         log(f"blend skipped: the {' and '.join(one_class)} split holds one class only")
     elif config.linear_blend and config.ngram_buckets:
-        val_logits = logits_from_proba(predict_proba_sequences(best, val_x, device=device))
-        blend = blend_linear_(best, val_logits, train_x, splits.train.labels, val_x, splits.val.labels, config.seed)
+        linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, len(vocab),
+                            config.ngram_buckets, config.seed)
+        blend = fit_blend(logits_from_proba(predict_proba_sequences(best, val_x, device=device)), linear,
+                          splits.val.labels)
+        fold_blend_(best, linear, blend)
         log(f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
             f"(logistic regression, C={blend.c:g}) -> {blend.val_accuracy_blend:.4f}")
     calibration = calibrate_on_validation(out, best, val_x, splits.val.labels, device)
