@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .baseline import fit_logreg
-from .model import LSTMClassifier, ngram_features
+from .model import LSTMClassifier, ngram_features, ngram_scale
 
 GRID_C: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)  # liblinear's C for these features: 2 to 8 s each
 
@@ -47,8 +47,7 @@ def ngram_matrix(sequences: Sequence[np.ndarray], vocab_size: int, buckets: int)
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     ids = np.concatenate(sequences).astype(np.int64) if len(sequences) else np.empty(0, np.int64)
     rows, features = ngram_features(ids, lengths, vocab_size, buckets)
-    scale = 1.0 / np.sqrt(np.maximum(2 * lengths - 1, 1))
-    return csr_matrix((scale[rows], (rows, features)), shape=(len(sequences), vocab_size + buckets))
+    return csr_matrix((ngram_scale(lengths)[rows], (rows, features)), shape=(len(sequences), vocab_size + buckets))
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .model import ngram_features
+from .model import ngram_features, ngram_scale
 from .workers import worker_pool
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -129,7 +129,7 @@ class InferenceLSTM:
         """The model's `ngram_logit` for every message at once, from the flat word ids."""
         rows, features = ngram_features(ids, lengths, self.vocab_size, self.ngram_buckets)
         total = np.bincount(rows, self.ngram_weights[features], minlength=len(lengths))
-        return (total / np.sqrt(np.maximum(2 * lengths - 1, 1))).astype(np.float32)
+        return (total * ngram_scale(lengths)).astype(np.float32)
 
     # ------------------------------------------------------------------ batches of messages
 

@@ -44,6 +44,11 @@ def ngram_features(ids: np.ndarray, lengths: np.ndarray, vocab_size: int,
     return np.concatenate([owner, owner[:-1][same]]), np.concatenate([ids, pairs])
 
 
+def ngram_scale(lengths: np.ndarray) -> np.ndarray:
+    """Per message, the 1/sqrt(feature count) that `ngram_logit` divides by (an empty message counts 1)."""
+    return 1.0 / np.sqrt(np.maximum(2 * np.asarray(lengths) - 1, 1))
+
+
 class LSTMClassifier(nn.Module):
     """Reads each message's top LSTM output at its last real word, so padding never matters.
 

@@ -21,7 +21,7 @@ from .artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json
                         save_tensors, save_weights)
 from .atomic import write_json
 from .batching import iterate_batches
-from .blend import fit_blend, fit_linear, fold_blend_
+from .blend import Blend, fit_blend, fit_linear, fold_blend_
 from .calibration import Calibration, calibrate, logits_from_proba
 from .config import TrainConfig
 from .data import locate_dataset, read_labelled, sha256_file
@@ -245,6 +245,26 @@ def calibrate_on_validation(out: Path, model: LSTMClassifier, val_x: list[np.nda
     return calibration
 
 
+def blend_on_validation(model: LSTMClassifier, config: TrainConfig, splits: Splits, train_x: list[np.ndarray],
+                        val_x: list[np.ndarray], device: torch.device) -> Blend | None:
+    """Fold the logistic regression over the model's n-grams into it (blend.py); None where off or impossible."""
+    if not (config.linear_blend and config.ngram_buckets):
+        return None
+    one_class = [name for name, part in (("training", splits.train), ("validation", splits.val))
+                 if len(np.unique(part.labels)) < 2]
+    if one_class:
+        log(f"blend skipped: the {' and '.join(one_class)} split holds one class only")
+        return None
+    linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, model.embedding.num_embeddings,
+                        config.ngram_buckets, config.seed)
+    blend = fit_blend(logits_from_proba(predict_proba_sequences(model, val_x, device=device)), linear,
+                      splits.val.labels)
+    fold_blend_(model, linear, blend)
+    log(f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
+        f"(logistic regression, C={blend.c:g}) -> {blend.val_accuracy_blend:.4f}")
+    return blend
+
+
 def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train, keep the best epoch by validation accuracy, evaluate it on the test split.
 
@@ -329,19 +349,7 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
     best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
                           ngram_buckets=config.ngram_buckets).to(device)
     best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
-    blend = None
-    one_class = [name for name, part in (("training", splits.train), ("validation", splits.val))
-                 if len(np.unique(part.labels)) < 2]
-    if config.linear_blend and config.ngram_buckets and one_class:
-        log(f"blend skipped: the {' and '.join(one_class)} split holds one class only")
-    elif config.linear_blend and config.ngram_buckets:
-        linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, len(vocab),
-                            config.ngram_buckets, config.seed)
-        blend = fit_blend(logits_from_proba(predict_proba_sequences(best, val_x, device=device)), linear,
-                          splits.val.labels)
-        fold_blend_(best, linear, blend)
-        log(f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
-            f"(logistic regression, C={blend.c:g}) -> {blend.val_accuracy_blend:.4f}")
+    blend = blend_on_validation(best, config, splits, train_x, val_x, device)
     calibration = calibrate_on_validation(out, best, val_x, splits.val.labels, device)
     test_p = predict_proba_sequences(best, vocab.encode_many(splits.test.tokens), device=device)
     metrics = {"history": progress["history"], "best_epoch": progress["best_epoch"],
