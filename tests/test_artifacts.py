@@ -17,7 +17,7 @@ from stocksent.artifacts import (CONFIG, VOCAB, WEIGHTS, load_model_dir, load_te
                                  save_tensors)
 from stocksent.errors import StocksentError
 from stocksent.model import LSTMClassifier, predict_proba_sequences
-from stocksent.predict import SentimentModel
+from stocksent.sentiment import SentimentModel
 from stocksent.vocab import Vocabulary
 
 MESSAGES = ["$SPY breaking out, loading calls 🚀", "$SPY crash incoming, buying puts", "flat", "",

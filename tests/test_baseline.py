@@ -9,11 +9,11 @@ import pytest
 
 from conftest import DATA_PATH
 from stocksent.artifacts import read_json
-from stocksent.baseline import run_baseline, splits_sha256, vectorizer
+from stocksent.tools.baseline import run_baseline, splits_sha256, vectorizer
 from stocksent.cli import main
 from stocksent.config import preset
 from stocksent.data import read_labelled
-from stocksent.prepare import prepare_splits
+from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
 
 

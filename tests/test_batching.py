@@ -8,7 +8,7 @@ import torch
 
 from stocksent.batching import bucketed_order, iterate_batches, pad
 from stocksent.data import read_labelled
-from stocksent.prepare import prepare_splits
+from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
 from stocksent.vocab import Vocabulary
 

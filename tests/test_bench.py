@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from stocksent.bench import TARGETS, format_table
+from stocksent.tools.bench import TARGETS, format_table
 from stocksent.cli import main
-from stocksent.fastpath import resolve_precision
+from stocksent.inference.fast_cpu import resolve_precision
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for stocksent.blend: the feature matrix is the n-gram term's, and the fold is exact."""
+"""Tests for stocksent.training.blend: the feature matrix is the n-gram term's, and the fold is exact."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import DATA_PATH
-from stocksent.baseline import fit_logreg
-from stocksent.blend import fit_blend, fit_linear, fold_blend_, ngram_matrix
-from stocksent.calibration import binary_nll
+from stocksent.tools.baseline import fit_logreg
+from stocksent.training.blend import fit_blend, fit_linear, fold_blend_, ngram_matrix
+from stocksent.training.calibration import binary_nll
 from stocksent.data import read_labelled
 from stocksent.model import LSTMClassifier
-from stocksent.prepare import prepare_splits
+from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
 from stocksent.vocab import Vocabulary
 

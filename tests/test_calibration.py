@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stocksent.calibration import (apply_temperature, binary_nll, calibrate, choose_threshold,
+from stocksent.training.calibration import (apply_temperature, binary_nll, calibrate, choose_threshold,
                                    expected_calibration_error, fit_temperature, logits_from_proba,
                                    reliability_bins)
 

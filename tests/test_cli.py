@@ -248,7 +248,7 @@ def test_existing_output_untouched_when_the_run_fails(small_model_dir, capsys, t
     assert target.read_text(encoding="utf-8") == "precious\n"
 
     # A failure half way through writing leaves the old file and no temp file.
-    from stocksent import cli
+    from stocksent.cli import predict as cli
 
     def write_half_then_fail(handle, rows, as_csv):
         handle.write("message,label,p_bullish\npartial")

@@ -1,4 +1,4 @@
-"""Tests for stocksent.evaluate: the recorded test split on the training file, every row elsewhere."""
+"""Tests for stocksent.evaluation.evaluate: the recorded test split on the training file, every row elsewhere."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from stocksent import SentimentModel, StocksentError
 from stocksent.cli import main
 from stocksent.data import read_records
-from stocksent.evaluate import evaluate
+from stocksent.evaluation.evaluate import evaluate
 
 METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy",
                "threshold"}

@@ -12,13 +12,13 @@ import pytest
 import torch
 from conftest import DATA_PATH
 
-from stocksent import export
+from stocksent.inference import onnx as export
 from stocksent.artifacts import load_model_dir, save_weights
 from stocksent.batching import iterate_batches
 from stocksent.cli import main
 from stocksent.data import read_labelled
-from stocksent.predict import SentimentModel
-from stocksent.prepare import prepare_splits
+from stocksent.sentiment import SentimentModel
+from stocksent.splits import prepare_splits
 
 MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts",
             "Fed meeting today, staying flat", ""]

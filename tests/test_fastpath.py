@@ -14,9 +14,9 @@ import torch
 
 from stocksent import StocksentError
 from stocksent.data import read_labelled, read_texts
-from stocksent.fastpath import InferenceLSTM, fast_path_for, pack, predict_texts
+from stocksent.inference.fast_cpu import InferenceLSTM, fast_path_for, pack, predict_texts
 from stocksent.model import LSTMClassifier, predict_proba_sequences
-from stocksent.predict import SentimentModel
+from stocksent.sentiment import SentimentModel
 from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
 
 

@@ -9,7 +9,7 @@ import torch
 from stocksent.batching import pad
 from stocksent.data import read_texts
 from stocksent.model import NGRAM_HASH, LSTMClassifier, predict_proba_sequences
-from stocksent.predict import SentimentModel
+from stocksent.sentiment import SentimentModel
 
 
 def random_model(vocab_size: int = 200, seed: int = 0, **kwargs) -> LSTMClassifier:

@@ -1,4 +1,4 @@
-"""Tests for stocksent.predict: the SentimentModel API on a real (small) trained model."""
+"""Tests for stocksent.sentiment: the SentimentModel API on a real (small) trained model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from stocksent import SentimentModel, StocksentError
 from stocksent.data import read_labelled
 from stocksent.model import predict_proba_sequences
-from stocksent.predict import AUTO_BFLOAT16_MIN, Prediction
+from stocksent.sentiment import AUTO_BFLOAT16_MIN, Prediction
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
@@ -99,7 +99,7 @@ def test_non_strings_are_a_stocksent_error(model, bad) -> None:
 
 
 def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(small_model_dir, monkeypatch) -> None:
-    import stocksent.fastpath as fastpath
+    import stocksent.inference.fast_cpu as fastpath
 
     assert SentimentModel.load(small_model_dir).precision == fastpath.resolve_precision("auto")
     monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx2", "avx512f"})

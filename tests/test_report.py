@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_PATH
-from stocksent.baseline import run_baseline
+from stocksent.tools.baseline import run_baseline
 from stocksent.cli import main
-from stocksent.report import N_WORST, SECTIONS
+from stocksent.evaluation.report import N_WORST, SECTIONS
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

@@ -15,8 +15,8 @@ from serve_helpers import running_server
 
 from stocksent.artifacts import read_json
 from stocksent.cli import main
-from stocksent.predict import SentimentModel
-from stocksent.serve import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES, model_id
+from stocksent.sentiment import SentimentModel
+from stocksent.serving.server import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES, model_id
 
 MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts",
             "Fed meeting today, staying flat", "", "   ", "bought more $AAPL calls at $150.25 https://x.co/a"]
@@ -214,7 +214,7 @@ def test_multiple_workers(small_model_dir):
 
 
 def test_internal_errors_are_500_without_a_traceback(small_model_dir, monkeypatch):
-    from stocksent.serve import create_app
+    from stocksent.serving.server import create_app
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")

@@ -1,4 +1,4 @@
-"""Tests for stocksent.training: what a run records, determinism, resume, and the per-epoch line.
+"""Tests for stocksent.training.loop: what a run records, determinism, resume, and the per-epoch line.
 
 Three tiny runs on the first 2,500 real messages are shared by the module: an uninterrupted one, the
 same run again, and the same run stopped after epoch 2 and resumed.
@@ -26,10 +26,10 @@ from stocksent import StocksentError, TrainConfig, preset, train
 from stocksent.batching import pad
 from stocksent.data import DATASET_SHA256, read_labelled, read_records
 from stocksent.model import LSTMClassifier
-from stocksent.metrics import classification_metrics
-from stocksent.prepare import prepare_splits
+from stocksent.evaluation.metrics import classification_metrics
+from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions, normalise
-from stocksent.training import shard_gradients
+from stocksent.training.loop import shard_gradients
 from stocksent.vocab import Vocabulary
 
 # CPU: bit-for-bit reproducibility is only promised there.
@@ -78,7 +78,7 @@ def runs(tmp_path_factory) -> dict:
         assert not (stopped / "metrics.json").exists()  # the state an interrupted run leaves
         resumed_err = io.StringIO()
         with contextlib.redirect_stderr(resumed_err):
-            resumed = train(TrainConfig(out=str(stopped), resume=True, device="cpu"))
+            resumed = train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(stopped), "resume": True}))
     finally:
         torch.set_num_threads(threads)
     return {"a": root / "a", "a_metrics": a_metrics, "a_err": a_err, "b": root / "b", "b_metrics": b_metrics,
@@ -247,7 +247,7 @@ def test_resuming_a_finished_run_changes_nothing(runs, tmp_path) -> None:
     copy = tmp_path / "done"
     shutil.copytree(runs["a"], copy)
     with contextlib.redirect_stderr(io.StringIO()) as err:
-        result = train(TrainConfig(out=str(copy), resume=True, device="cpu"))
+        result = train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(copy), "resume": True}))
     assert "Epoch:" not in err.getvalue()
     assert without_seconds(result.metrics) == without_seconds(runs["a_metrics"])
 
@@ -267,6 +267,18 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path) -> None:
         train(TrainConfig(out=str(tmp_path / "empty"), resume=True))
 
 
+def test_resume_refuses_options_that_differ_naming_both_values(runs, tmp_path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(runs["a"], copy)
+    changed = preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(copy), "resume": True,
+                                   "epochs": 5, "lr": 0.01})
+    with pytest.raises(StocksentError) as info:
+        train(changed)
+    message = str(info.value)
+    assert "--epochs 5 (the run started with 3)" in message and "--lr 0.01 (the run started with 0.002)" in message
+    assert "seed" not in message  # equal options are not mentioned
+
+
 def test_resume_with_another_data_file_is_an_error(runs, tmp_path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(runs["a"], copy)
@@ -275,7 +287,7 @@ def test_resume_with_another_data_file_is_an_error(runs, tmp_path) -> None:
     other.write_text("message,sentiment\n" + "".join(f'"{r["message"].replace(chr(34), chr(34) * 2)}",{r["sentiment"]}\n'
                                                      for r in rows), encoding="utf-8")
     with pytest.raises(StocksentError, match="sha256"), contextlib.redirect_stderr(io.StringIO()):
-        train(TrainConfig(out=str(copy), resume=True, data=str(other), device="cpu"))
+        train(preset("default", **{**SETTINGS, "data": str(other), "out": str(copy), "resume": True}))
 
 
 def test_too_few_messages_is_an_error(tmp_path) -> None:

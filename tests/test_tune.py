@@ -9,13 +9,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-import stocksent.training
-import stocksent.tune as tune_module
+import stocksent.training.loop
+import stocksent.tools.tune as tune_module
 from conftest import DATA_PATH
 from stocksent.cli import main
 from stocksent.config import load_config_file, preset
 from stocksent.data import LABELS, LabelledData, read_labelled
-from stocksent.prepare import prepare_splits
+from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
 
 
@@ -59,7 +59,7 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
         trial_data.append(seen)
         return None  # tune must decide from the per-epoch validation rows alone, never the test block
 
-    monkeypatch.setattr(stocksent.training, "train", train_without_results)
+    monkeypatch.setattr(stocksent.training.loop, "train", train_without_results)
     preset_file = tmp_path / "tuned.json"
     assert main(["tune", "--data", str(subset_file), "--trials", "2", "--epochs", "1", "--max-examples", "2000",
                  "--out", str(preset_file)]) == 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stocksent.data import read_labelled
-from stocksent.prepare import prepare_splits
+from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
 from stocksent.vocab import PAD, UNK, Vocabulary
 

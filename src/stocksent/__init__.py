@@ -1,16 +1,56 @@
-"""stocksent: sentiment of StockTwits-style stock-market messages with an LSTM."""
+"""stocksent: sentiment of StockTwits-style stock-market messages with an LSTM.
 
-__version__ = "0.1.0"
+The public API is loaded on first use (PEP 562), so `import stocksent` and `stocksent --help`
+load neither torch nor matplotlib nor scikit-learn:
 
-import os  # noqa: E402
+>>> import stocksent
+>>> model = stocksent.SentimentModel.load("runs/demo")          # doctest: +SKIP
+>>> model.predict_proba("$SPY breaking out, loading calls")      # doctest: +SKIP
+0.93
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from stocksent.version import __version__
 
 # Before torch loads: idle OpenMP threads sleep instead of spinning. On a busy machine spinning
 # threads made training 20x slower; on a quiet one training is 4% slower and prediction faster (README).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .config import TrainConfig, preset  # noqa: E402
-from .errors import StocksentError  # noqa: E402
-from .predict import SentimentModel  # noqa: E402
-from .training import train  # noqa: E402
+_PUBLIC = {
+    "SentimentModel": "stocksent.sentiment",
+    "Prediction": "stocksent.sentiment",
+    "train": "stocksent.training",
+    "TrainResult": "stocksent.training",
+    "evaluate": "stocksent.evaluation.evaluate",
+    "TrainConfig": "stocksent.config",
+    "ModelConfig": "stocksent.config",
+    "preset": "stocksent.config",
+    "StocksentError": "stocksent.errors",
+}
 
-__all__ = ["SentimentModel", "StocksentError", "TrainConfig", "preset", "train", "__version__"]
+__all__ = [*_PUBLIC, "__version__"]
+
+if TYPE_CHECKING:
+    from stocksent.config import ModelConfig, TrainConfig, preset
+    from stocksent.errors import StocksentError
+    from stocksent.evaluation.evaluate import evaluate
+    from stocksent.sentiment import Prediction, SentimentModel
+    from stocksent.training import TrainResult, train
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stocksent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -14,10 +14,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .atomic import write_bytes, write_json
-from .errors import StocksentError
-from .model import LSTMClassifier
-from .vocab import Vocabulary
+from stocksent.atomic import write_bytes, write_json
+from stocksent.errors import StocksentError
+from stocksent.model import LSTMClassifier
+from stocksent.vocab import Vocabulary
 
 WEIGHTS, CONFIG, VOCAB, METRICS, CURVE = (
     "model.safetensors", "config.json", "vocab.json", "metrics.json", "learning_curve.png")

@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import StocksentError
-from .text import TextOptions
+from stocksent.errors import StocksentError
+from stocksent.text import TextOptions
 
 
 @dataclass
@@ -111,6 +111,20 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     config = TrainConfig(preset=name, **values)
     config.validate()
     return config
+
+
+def config_from_sources(preset_name: str | None, config_file: str | None, overrides: dict[str, Any],
+                        resume: bool = False) -> TrainConfig:
+    """The run's options as the CLI gathers them: a preset, then a `--config` file, then flags.
+
+    `resume=True` marks the run as a continuation; `training` then checks the options against the
+    ones the run started with (re-running the original command with `--resume` added is allowed).
+    """
+    base = load_config_file(config_file) if config_file else {}
+    name = base.pop("preset", None) if config_file else None
+    name = preset_name or name or "default"
+    values = {**base, **{k: v for k, v in overrides.items() if v is not None}}
+    return preset(name, **values, resume=resume or None)
 
 
 def load_config_file(path: str) -> dict[str, Any]:

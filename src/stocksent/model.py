@@ -112,8 +112,8 @@ def predict_proba_sequences(model: LSTMClassifier, sequences: Sequence, batch_si
     with `forward` to ~1e-7 in float32 (precision="bfloat16": ~1e-3). `plain=True`, or any other
     device, runs the module's own `forward`.
     """
-    from .batching import iterate_batches
-    from .fastpath import fast_path_for
+    from stocksent.batching import iterate_batches
+    from stocksent.inference.fast_cpu import fast_path_for
 
     on_cpu = torch.device(device).type == "cpu" and model.embedding.weight.device.type == "cpu"
     if on_cpu and not plain:

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from .microbatch import MicroBatcher
-from .predict import LABEL_NAMES, SentimentModel
-from .serve import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
+from stocksent.serving.microbatch import MicroBatcher
+from stocksent.sentiment import LABEL_NAMES, SentimentModel
+from stocksent.serving.limits import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
 
-log = logging.getLogger("stocksent.serve")
+log = logging.getLogger("stocksent.serving.server")
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "style.css": "text/css; charset=utf-8"}
 # Swagger UI for /docs, served from the swagger-ui-bundle package: no CDN (ReDoc has no such package: off).
@@ -177,7 +177,7 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
     `threads` scoring threads share the work of concurrent requests (see microbatch.py).
     """
     model_id, threshold = info["id"], model.threshold
-    pages = {name: resources.files("stocksent").joinpath("static", name).read_bytes() for name in STATIC_FILES}
+    pages = {name: resources.files("stocksent.serving").joinpath("static", name).read_bytes() for name in STATIC_FILES}
     batcher = MicroBatcher(model.predict_proba, threads, max_messages=MAX_MESSAGES)
 
     @contextlib.asynccontextmanager

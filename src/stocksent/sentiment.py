@@ -8,10 +8,10 @@ from typing import Sequence, overload
 
 import numpy as np
 
-from .artifacts import load_model_dir
-from .errors import StocksentError
-from .fastpath import PRECISIONS, fast_path_for, predict_texts, resolve_precision
-from .text import TextOptions, normalise_flat
+from stocksent.artifacts import load_model_dir
+from stocksent.errors import StocksentError
+from stocksent.inference.fast_cpu import PRECISIONS, fast_path_for, predict_texts, resolve_precision
+from stocksent.text import TextOptions, normalise_flat
 
 LABEL_NAMES = ("bearish", "bullish")
 
@@ -61,7 +61,7 @@ class SentimentModel:
         except (AttributeError, TypeError, ValueError) as err:  # "text" or "threshold" of the wrong type
             raise StocksentError(f"model directory {directory} has an invalid config.json ({err})") from None
         if backend == "onnx":  # DIR/model.onnx, exported on first use (see export.py)
-            from .export import OnnxBackend
+            from stocksent.inference.onnx import OnnxBackend
 
             loaded.backend = OnnxBackend.for_model_dir(directory, model)
         else:  # the lookup table etc. are built now, so the first prediction is as quick as the rest
@@ -91,6 +91,16 @@ class SentimentModel:
         small = self.small_calls_float32 and len(texts) < AUTO_BFLOAT16_MIN
         precision = "float32" if small else self.precision
         return predict_texts(fast_path_for(self.network, precision), self.encode_flat, texts, batch_size)
+
+    def evaluate(self, data: str | Path | None = None, split: str | None = None) -> dict:
+        """Metrics on labelled data: the recorded test split of the training file, or every row of another.
+
+        >>> model.evaluate("other.csv")["accuracy"]  # doctest: +SKIP
+        0.79
+        """
+        from stocksent.evaluation.evaluate import evaluate
+
+        return evaluate(self, data, split)
 
     @overload
     def predict(self, texts: str) -> Prediction: ...

@@ -18,8 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .baseline import fit_logreg
-from .model import LSTMClassifier, ngram_features, ngram_scale
+from stocksent.model import LSTMClassifier, ngram_features, ngram_scale
 
 GRID_C: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)  # liblinear's C for these features: 2 to 8 s each
 
@@ -38,6 +37,13 @@ class Blend:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def fit_logreg(x, y: np.ndarray, c: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    # dual liblinear: ~10x faster than lbfgs here because features (300k) outnumber messages (78k).
+    return LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, random_state=seed).fit(x, y)
 
 
 def ngram_matrix(sequences: Sequence[np.ndarray], vocab_size: int, buckets: int):

@@ -8,7 +8,6 @@ Prediction runs in a fresh subprocess, so its peak memory and load time are a us
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -56,7 +55,7 @@ def cpu_name() -> str:
 def machine_info(device) -> dict:
     import torch
 
-    from .fastpath import cpu_flags
+    from stocksent.inference.fast_cpu import cpu_flags
 
     flags = cpu_flags()
     info = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
@@ -75,7 +74,7 @@ def train_arm(model, config, train_x, train_y, device, max_batches: int | None) 
     of it (then extrapolated to the whole split)."""
     import numpy as np
 
-    from .training import loss_function, make_optimizers, train_one_epoch
+    from stocksent.training.loop import loss_function, make_optimizers, train_one_epoch
 
     optimizers, criterion = make_optimizers(model, config), loss_function(config.loss)
     batches = math.ceil(len(train_x) / config.batch_size)
@@ -114,8 +113,8 @@ def padded_arm(vocab_size: int, train_x, train_y, device, batch_size: int, timed
     import numpy as np
     import torch
 
-    from .model import LSTMClassifier
-    from .training import loss_function
+    from stocksent.model import LSTMClassifier
+    from stocksent.training.loop import loss_function
 
     torch.manual_seed(0)
     model = LSTMClassifier(vocab_size, 300, (128, 64), 0.5).to(device).train()
@@ -148,8 +147,8 @@ def predict_worker(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    from .model import predict_proba_sequences
-    from .predict import SentimentModel
+    from stocksent.model import predict_proba_sequences
+    from stocksent.sentiment import SentimentModel
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -225,8 +224,8 @@ def gpu_predict(model_dir: str, messages: list[str], labels, device, batch: int,
     """On a GPU: text and vocabulary on the CPU, the module's forward on the device."""
     import numpy as np
 
-    from .model import predict_proba_sequences
-    from .predict import SentimentModel
+    from stocksent.model import predict_proba_sequences
+    from stocksent.sentiment import SentimentModel
 
     model = SentimentModel.load(model_dir)
     network = model.network.to(device)
@@ -241,7 +240,7 @@ def gpu_predict(model_dir: str, messages: list[str], labels, device, batch: int,
 def run_predict_subprocess(spec: dict) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
                                                                      os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "stocksent.bench", json.dumps(spec)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "stocksent.tools.bench", json.dumps(spec)], capture_output=True,
                           text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"prediction worker failed:\n{done.stderr}")
@@ -255,14 +254,14 @@ def bench(data: str | None = None, device_name: str = "auto", quick: bool = Fals
     import numpy as np
     import torch
 
-    from .artifacts import save_model_dir
-    from .config import preset
-    from .data import locate_dataset, read_labelled
-    from .model import LSTMClassifier
-    from .predict import SentimentModel
-    from .prepare import prepare_splits
-    from .training import resolve_device, train_one_epoch
-    from .vocab import Vocabulary
+    from stocksent.artifacts import save_model_dir
+    from stocksent.config import preset
+    from stocksent.data import locate_dataset, read_labelled
+    from stocksent.model import LSTMClassifier
+    from stocksent.sentiment import SentimentModel
+    from stocksent.splits import prepare_splits
+    from stocksent.training.loop import resolve_device, train_one_epoch
+    from stocksent.vocab import Vocabulary
 
     if threads:
         torch.set_num_threads(threads)
@@ -372,25 +371,5 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="measure training and prediction speed on the real data")
-    p.add_argument("--data", help="labelled dataset (default: $STOCKSENT_DATA, cache or download)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quick", action="store_true",
-                   help="training timed on 20 batches and extrapolated; a model trained on those batches")
-    p.add_argument("--model", help="predict with this model directory instead of one trained by the bench")
-    p.add_argument("--max-examples", type=int, help="use only the first N messages of the data")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.set_defaults(handler=run_bench)
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    log = (lambda message: print(f"bench: {message}", file=sys.stderr, flush=True))
-    result = bench(args.data, args.device, args.quick, args.model, args.max_examples, args.threads, log)
-    print(json.dumps(result) if args.json else format_table(result))
-    return 0
-
-
-if __name__ == "__main__":  # the prediction worker: python -m stocksent.bench SPEC_JSON
+if __name__ == "__main__":  # the prediction worker: python -m stocksent.tools.bench SPEC_JSON
     print(json.dumps(predict_worker(json.loads(sys.argv[1]))))

@@ -6,21 +6,17 @@ at import time: the CLI registers `serve` without them. The routes live in serve
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import inspect
 import os
 import socket
 from pathlib import Path
 
-from .artifacts import METRICS, WEIGHTS, read_json
-from .errors import StocksentError
-from .predict import SentimentModel
+from stocksent.artifacts import METRICS, WEIGHTS, read_json
+from stocksent.errors import StocksentError
+from stocksent.sentiment import SentimentModel
+from stocksent.serving.limits import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
 
-MAX_MESSAGES = 1024
-MAX_CHARS = 10_000
-# Room for MAX_MESSAGES x MAX_CHARS of 4-byte UTF-8 plus JSON syntax; a larger body is refused unread.
-MAX_BODY_BYTES = 48 * 1024 * 1024
 # How `--workers N` hands its options to worker processes, which build their app from a factory.
 MODEL_ENV, BACKEND_ENV, THREADS_ENV = "STOCKSENT_SERVE_MODEL", "STOCKSENT_SERVE_BACKEND", "STOCKSENT_SERVE_THREADS"
 
@@ -58,7 +54,7 @@ def create_app(model_dir: str | Path, backend: str = "torch", threads: int = 1):
     (`torch.set_num_threads(1)`, as `run` does) so they do not fight over the cores.
     """
     require_serve_extra()
-    from .serve_app import build_app
+    from stocksent.serving.app import build_app
 
     # float32: requests are micro-batched together, and a message's probability must not depend on
     # what else arrived with it (precision "auto" switches on the batch size).
@@ -105,32 +101,4 @@ def run(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, worker
         # A worker importing torch on a busy machine can miss uvicorn's 5 s ping and be restarted forever.
         options["timeout_worker_healthcheck"] = 60
     os.environ.update({MODEL_ENV: str(Path(model_dir).resolve()), BACKEND_ENV: backend, THREADS_ENV: str(threads)})
-    uvicorn.run("stocksent.serve:app_from_env", factory=True, workers=workers, **options)
-
-
-def port_number(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be 0 to 65535")
-    return value
-
-
-def add_serve(sub) -> None:
-    """`stocksent serve`, registered in cli.COMMANDS."""
-    from .cli import positive_int
-
-    p = sub.add_parser("serve", help="serve a model over HTTP (JSON API, web page at /, docs at /docs)")
-    p.add_argument("--model", required=True, help="model directory written by train")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=port_number, default=8000, help="default 8000 (0: any free port)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own copy of the model")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="scoring engine (default torch)")
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="scoring threads per worker (default 1: the fastest on 2 cores, as the GIL is shared)")
-    p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
-    p.set_defaults(handler=run_serve)
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    run(args.model, args.host, args.port, args.workers, args.backend, args.access_log, args.threads)
-    return 0
+    uvicorn.run("stocksent.serving.server:app_from_env", factory=True, workers=workers, **options)

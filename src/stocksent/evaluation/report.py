@@ -7,7 +7,6 @@ inline base64 PNGs and the page has no scripts or external links: it can be mail
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import json
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StocksentError
+from stocksent.errors import StocksentError
 
 TUTORIAL_ACCURACY = 0.717  # the O'Reilly tutorial's LSTM on its own split of this dataset
 N_WORST = 20
@@ -35,9 +34,9 @@ class TestPredictions:
 
 def test_predictions(model, data_path: str | Path | None = None) -> TestPredictions:
     """P(bullish) for the model's own test split, rebuilt from the recorded file, seed and options."""
-    from .baseline import splits_sha256
-    from .data import read_labelled, sha256_file
-    from .prepare import prepare_splits
+    from stocksent.tools.baseline import splits_sha256
+    from stocksent.data import read_labelled, sha256_file
+    from stocksent.splits import prepare_splits
 
     recorded = model.config.get("data", {})
     path = Path(data_path or recorded.get("path", ""))
@@ -53,7 +52,7 @@ def test_predictions(model, data_path: str | Path | None = None) -> TestPredicti
 
 
 def read_metrics(directory: str | Path, what: str) -> dict:
-    from .artifacts import read_json
+    from stocksent.artifacts import read_json
 
     path = Path(directory)
     path = path / "metrics.json" if path.is_dir() else path
@@ -67,7 +66,7 @@ def png(data: bytes, alt: str) -> str:
 
 
 def confusion_png(confusion: list[list[int]]) -> bytes:
-    from .plots import figure_png, plt
+    from stocksent.evaluation.plots import figure_png, plt
 
     counts = np.asarray(confusion)
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -81,8 +80,8 @@ def confusion_png(confusion: list[list[int]]) -> bytes:
 
 
 def reliability_png(labels: np.ndarray, p: np.ndarray, ece: float) -> bytes:
-    from .calibration import reliability_bins
-    from .plots import figure_png, plt
+    from stocksent.training.calibration import reliability_bins
+    from stocksent.evaluation.plots import figure_png, plt
 
     bins = reliability_bins(labels, p)
     used = bins["count"] > 0
@@ -100,7 +99,7 @@ def reliability_png(labels: np.ndarray, p: np.ndarray, ece: float) -> bytes:
 def roc_png(labels: np.ndarray, p: np.ndarray, auc: float | None) -> bytes:
     from sklearn.metrics import roc_curve
 
-    from .plots import figure_png, plt
+    from stocksent.evaluation.plots import figure_png, plt
 
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     if auc is not None:
@@ -159,10 +158,10 @@ img{max-width:100%}.meta td,.meta th{text-align:left}h2{margin-top:1.6em;border-
 def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
                  data_path: str | Path | None = None) -> str:
     """The report as an HTML string."""
-    from .calibration import expected_calibration_error
-    from .metrics import classification_metrics
-    from .plots import learning_curve_png
-    from .predict import SentimentModel
+    from stocksent.training.calibration import expected_calibration_error
+    from stocksent.evaluation.metrics import classification_metrics
+    from stocksent.evaluation.plots import learning_curve_png
+    from stocksent.sentiment import SentimentModel
 
     model = SentimentModel.load(model_dir, precision="float32")  # the numbers of metrics.json
     metrics = read_metrics(model_dir, f"model directory {model_dir}")
@@ -227,7 +226,7 @@ def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
 
 def write_report(model_dir: str | Path, baseline_dir: str | Path | None = None, out: str | Path | None = None,
                  data_path: str | Path | None = None) -> Path:
-    from .atomic import atomic_open
+    from stocksent.atomic import atomic_open
 
     page = build_report(model_dir, baseline_dir, data_path)
     out = Path(out) if out else Path(model_dir) / "report.html"
@@ -236,18 +235,3 @@ def write_report(model_dir: str | Path, baseline_dir: str | Path | None = None, 
     with atomic_open(out, "w", encoding="utf-8") as handle:
         handle.write(page)
     return out
-
-
-def add_report(sub) -> None:
-    p = sub.add_parser("report", help="self-contained HTML report of a trained model")
-    p.add_argument("--model", required=True, help="model directory written by train")
-    p.add_argument("--baseline", help="directory written by `stocksent baseline`, shown beside the model")
-    p.add_argument("--out", help="HTML file to write (default: MODEL/report.html)")
-    p.add_argument("--data", help="the training file, if it moved since training")
-    p.set_defaults(handler=run_report_command)
-
-
-def run_report_command(args: argparse.Namespace) -> int:
-    out = write_report(args.model, args.baseline, args.out, args.data)
-    print(f"report: {out}")
-    return 0

@@ -16,22 +16,22 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__
-from .artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json, save_model_dir,
+from stocksent.version import __version__
+from stocksent.artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json, save_model_dir,
                         save_tensors, save_weights)
-from .atomic import write_json
-from .batching import iterate_batches
-from .blend import Blend, fit_blend, fit_linear, fold_blend_
-from .calibration import Calibration, calibrate, logits_from_proba
-from .config import TrainConfig
-from .data import locate_dataset, read_labelled, sha256_file
-from .errors import StocksentError
-from .metrics import classification_metrics
-from .model import LSTMClassifier, predict_proba_sequences
-from .plots import write_learning_curve
-from .prepare import Splits, prepare_splits
-from .vocab import Vocabulary
-from .workers import worker_pool
+from stocksent.atomic import write_json
+from stocksent.batching import iterate_batches
+from stocksent.training.blend import Blend, fit_blend, fit_linear, fold_blend_
+from stocksent.training.calibration import Calibration, calibrate, logits_from_proba
+from stocksent.config import TrainConfig
+from stocksent.data import locate_dataset, read_labelled, sha256_file
+from stocksent.errors import StocksentError
+from stocksent.evaluation.metrics import classification_metrics
+from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.evaluation.plots import write_learning_curve
+from stocksent.splits import Splits, prepare_splits
+from stocksent.vocab import Vocabulary
+from stocksent.inference.workers import worker_pool
 
 CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
 BEST_WEIGHTS = "checkpoint-best.safetensors"  # the best epoch before calibration
@@ -158,12 +158,26 @@ def default_out_dir() -> Path:
     return Path("runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+# Options that may differ on resume: where things are and how fast they run, not what is trained.
+RESUME_FREE = {"data", "out", "device", "num_threads", "resume"}
+
+
 def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
-    """A resumed run uses the options it was started with, so it ends where the first run would."""
+    """The options the run started with, so a resumed run ends where the first run would.
+
+    Re-running the original command with `--resume` added is the normal way to resume, so options
+    equal to the saved ones are fine; any that differ are refused, each named with both values.
+    """
     if not (out / CHECKPOINT_STATE).is_file():
         raise StocksentError(f"nothing to resume in {out}: no {CHECKPOINT_STATE} (start without --resume)")
     saved = TrainConfig.from_dict(read_json(out / CONFIG)["train"])
-    saved.resume, saved.out, saved.device = True, str(out), config.device
+    given, recorded = config.to_dict(), saved.to_dict()
+    differ = [name for name in recorded if name not in RESUME_FREE and given[name] != recorded[name]]
+    if differ:
+        listed = "; ".join(f"--{name.replace('_', '-')} {given[name]!r} (the run started with {recorded[name]!r})"
+                           for name in differ)
+        raise StocksentError(f"--resume continues the run with its own options; these differ: {listed}")
+    saved.resume, saved.out, saved.device, saved.num_threads = True, str(out), config.device, config.num_threads
     if config.data is not None:
         saved.data = config.data
     return saved

@@ -10,7 +10,6 @@ computes at the end is never read.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import itertools
@@ -22,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .atomic import write_json
-from .errors import StocksentError
+from stocksent.atomic import write_json
+from stocksent.errors import StocksentError
 
 BASE_PRESET = "default"
 LSTM_CHOICES = ("64", "128", "256", "64,32", "128,64", "256,128")  # strings: Optuna's categoricals are scalars
@@ -60,8 +59,8 @@ def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tu
     different number of messages reshuffles the split, and the held-out test split would depend
     on the trial. Such options stay at the preset's value.
     """
-    from .baseline import splits_sha256
-    from .prepare import prepare_splits
+    from stocksent.tools.baseline import splits_sha256
+    from stocksent.splits import prepare_splits
 
     names = tuple(n for n in candidates if n in base.__dataclass_fields__)
     if not names:
@@ -82,7 +81,7 @@ def write_without_test(labelled, test_messages: set[str], path: Path) -> int:
     Trials split this file as they like (any --max-examples, any seed): none of it can be a test
     message of the model later trained with the preset, duplicates of test messages included.
     """
-    from .data import LABELS
+    from stocksent.data import LABELS
 
     kept = 0
     with open(path, "w", encoding="ascii") as handle:
@@ -100,8 +99,8 @@ def log(message: str) -> None:
 def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text: tuple[str, ...]) -> Callable:
     import optuna
 
-    from .config import preset
-    from .training import train
+    from stocksent.config import preset
+    from stocksent.training.loop import train
 
     def objective(trial: "optuna.Trial") -> float:
         params = suggest(trial, searched_text)
@@ -137,9 +136,9 @@ def tune(data: str | None, trials: int, timeout: float | None = None, out: str |
         import optuna
     except ImportError:
         raise StocksentError("tune needs Optuna: pip install 'stocksent[tune]'") from None
-    from .config import preset
-    from .data import locate_dataset, read_labelled, sha256_file
-    from .prepare import prepare_splits
+    from stocksent.config import preset
+    from stocksent.data import locate_dataset, read_labelled, sha256_file
+    from stocksent.splits import prepare_splits
 
     if trials < 1:
         raise StocksentError("--trials must be at least 1")
@@ -196,29 +195,3 @@ def tune(data: str | None, trials: int, timeout: float | None = None, out: str |
 def report_trial(study, trial) -> None:
     value = "-" if trial.value is None else f"{trial.value:.4f}"
     log(f"trial {trial.number}: {trial.state.name.lower()}  val accuracy {value}  {trial.params}")
-
-
-def add_tune(sub) -> None:
-    from .cli import positive_int
-
-    p = sub.add_parser("tune", help="search hyperparameters on the validation split; write a preset file")
-    p.add_argument("--data", help="labelled file (default: $STOCKSENT_DATA, cache or download)")
-    p.add_argument("--trials", type=positive_int, required=True, help="number of trials")
-    p.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
-    p.add_argument("--out", help="preset file to write (default: runs/tune-<timestamp>.json)")
-    p.add_argument("--epochs", type=positive_int, help="epochs per trial (default: the preset's)")
-    p.add_argument("--max-examples", type=positive_int, help="tune on the first N usable rows only")
-    p.add_argument("--seed", type=int, default=1, help="split, training and sampler seed (default 1)")
-    p.add_argument("--threads", type=positive_int, dest="num_threads", help="torch CPU threads")
-    p.set_defaults(handler=run_tune_command)
-
-
-def run_tune_command(args: argparse.Namespace) -> int:
-    result = tune(args.data, args.trials, args.timeout, args.out, args.epochs, args.max_examples, args.seed,
-                  args.num_threads)
-    info = result["tune"]
-    print(f"preset: {result['path']}  (train with: stocksent train --config {result['path']})")
-    print(f"best trial {info['best_trial']}: val accuracy {info['best_val_accuracy']:.4f}  "
-          f"({info['completed']} completed, {info['pruned']} pruned, {info['seconds_total']:.0f} s)")
-    print(" ".join(f"{k}={v}" for k, v in result["train"].items()))
-    return 0

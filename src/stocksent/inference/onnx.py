@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import WEIGHTS, load_model_dir
-from .atomic import write_bytes
-from .batching import iterate_batches
-from .errors import StocksentError
-from .model import LSTMClassifier
+from stocksent.artifacts import WEIGHTS, load_model_dir
+from stocksent.atomic import write_bytes
+from stocksent.batching import iterate_batches
+from stocksent.errors import StocksentError
+from stocksent.model import LSTMClassifier
 
 ONNX_FILE = "model.onnx"
 WEIGHTS_SHA_KEY = "stocksent.weights_sha256"
@@ -150,18 +150,3 @@ def _require_onnx() -> None:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise StocksentError("the ONNX backend needs onnx and onnxruntime: pip install 'stocksent[onnx]'") from None
-
-
-def add_export(sub) -> None:
-    """`stocksent export`: registered in cli.COMMANDS; imports nothing heavy until it runs."""
-    p = sub.add_parser("export", help="export a trained model's network as ONNX")
-    p.add_argument("--model", required=True, help="model directory written by train")
-    p.add_argument("--onnx", required=True, metavar="PATH", help="where to write the .onnx file")
-    p.set_defaults(handler=run_export)
-
-
-def run_export(args) -> int:
-    path = export_model_dir(args.model, args.onnx)
-    print(f"wrote {path} (inputs: ids int64 (batch, time) right-padded with 0, lengths int64 (batch,); "
-          f"output: {OUTPUT} float32 (batch,))")
-    return 0

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import LabelledData, split_indices
-from .text import TextOptions, normalise
+from stocksent.data import LabelledData, split_indices
+from stocksent.text import TextOptions, normalise
 
 
 @dataclass

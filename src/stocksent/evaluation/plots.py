@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .atomic import write_bytes  # noqa: E402
+from stocksent.atomic import write_bytes  # noqa: E402
 
 
 def figure_png(fig) -> bytes:

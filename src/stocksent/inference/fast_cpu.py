@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .model import ngram_features, ngram_scale
-from .workers import worker_pool
+from stocksent.model import ngram_features, ngram_scale
+from stocksent.inference.workers import worker_pool
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 

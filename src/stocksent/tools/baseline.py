@@ -7,7 +7,6 @@ tokens the LSTM sees, C and min_df chosen on the validation split only, one look
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -17,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import write_json
-from .errors import StocksentError
+from stocksent.atomic import write_json
+from stocksent.training.blend import fit_logreg
+from stocksent.errors import StocksentError
 
 METRICS = "metrics.json"
 GRID_C: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -48,21 +48,14 @@ def vectorizer(min_df: int):
                            token_pattern=None, ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
 
 
-def fit_logreg(x, y: np.ndarray, c: float, seed: int):
-    from sklearn.linear_model import LogisticRegression
-
-    # dual liblinear: ~10x faster than lbfgs here because features (300k) outnumber messages (78k).
-    return LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, random_state=seed).fit(x, y)
-
-
 def run_baseline(data: str | None, out: str | Path, seed: int = 1, max_examples: int | None = None,
                  preset_name: str = "default", grid_c: Sequence[float] = GRID_C,
                  grid_min_df: Sequence[int] = GRID_MIN_DF) -> dict:
     """Tune on validation, score once on test, write `out/metrics.json`; returns the metrics dict."""
-    from .config import preset
-    from .data import locate_dataset, read_labelled, sha256_file
-    from .metrics import classification_metrics
-    from .prepare import prepare_splits
+    from stocksent.config import preset
+    from stocksent.data import locate_dataset, read_labelled, sha256_file
+    from stocksent.evaluation.metrics import classification_metrics
+    from stocksent.splits import prepare_splits
 
     started = time.perf_counter()
     out = Path(out)
@@ -113,27 +106,3 @@ def run_baseline(data: str | None, out: str | Path, seed: int = 1, max_examples:
     }
     write_json(out / METRICS, metrics)
     return metrics
-
-
-def add_baseline(sub) -> None:
-    from .cli import positive_int
-
-    p = sub.add_parser("baseline", help="TF-IDF + logistic regression on the same split as train")
-    p.add_argument("--data", help="labelled file (default: $STOCKSENT_DATA, cache or download)")
-    p.add_argument("--out", required=True, help="directory for metrics.json")
-    p.add_argument("--seed", type=int, default=1, help="split seed, as train's --seed (default 1)")
-    p.add_argument("--max-examples", type=positive_int, help="first N usable rows only, as train's")
-    p.add_argument("--preset", default="default", help="preset whose text options to use (default)")
-    p.set_defaults(handler=run_baseline_command)
-
-
-def run_baseline_command(args: argparse.Namespace) -> int:
-    from .cli import format_metrics
-
-    metrics = run_baseline(args.data, args.out, args.seed, args.max_examples, args.preset)
-    chosen = metrics["validation"]["chosen"]
-    print(f"baseline: {Path(args.out) / METRICS}")
-    print(f"chosen on validation: C={chosen['C']:g} min_df={chosen['min_df']}  "
-          f"(val accuracy {metrics['validation']['accuracy']:.4f}, {metrics['seconds_total']:.0f} s)")
-    print(format_metrics(metrics["test"]))
-    return 0

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .data import read_labelled, sha256_file
-from .errors import StocksentError
-from .metrics import classification_metrics
-from .predict import SentimentModel
-from .prepare import prepare_splits
+from stocksent.data import read_labelled, sha256_file
+from stocksent.errors import StocksentError
+from stocksent.evaluation.metrics import classification_metrics
+from stocksent.splits import prepare_splits
+
+if TYPE_CHECKING:
+    from stocksent.sentiment import SentimentModel
 
 
-def evaluate(model: SentimentModel, data_path: str | Path | None = None, split: str | None = None) -> dict:
+def evaluate(model: "SentimentModel", data_path: str | Path | None = None, split: str | None = None) -> dict:
     """Metrics dict as `evaluate --json` prints it.
 
     `split="test"` rebuilds the test split recorded at training, which is only meaningful on the very

@@ -1,0 +1,21 @@
+"""`stocksent export`: write a trained model's network as ONNX."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a trained model's network as ONNX")
+    p.add_argument("--model", required=True, help="model directory written by train")
+    p.add_argument("--onnx", required=True, metavar="PATH", help="where to write the .onnx file")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stocksent.inference.onnx import OUTPUT, export_model_dir
+
+    path = export_model_dir(args.model, args.onnx)
+    print(f"wrote {path} (inputs: ids int64 (batch, time) right-padded with 0, lengths int64 (batch,); "
+          f"output: {OUTPUT} float32 (batch,))")
+    return 0

@@ -1,0 +1,28 @@
+"""`stocksent serve`: the HTTP scoring service."""
+
+from __future__ import annotations
+
+import argparse
+
+from stocksent.cli.args import port_number, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="serve a model over HTTP (JSON API, web page at /, docs at /docs)")
+    p.add_argument("--model", required=True, help="model directory written by train")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=port_number, default=8000, help="default 8000 (0: any free port)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own copy of the model")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="scoring engine (default torch)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="scoring threads per worker, each with one torch thread "
+                        "(default 1: the fastest on 2 cores, as the GIL is shared)")
+    p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stocksent.serving.server import run as serve
+
+    serve(args.model, args.host, args.port, args.workers, args.backend, args.access_log, args.threads)
+    return 0
