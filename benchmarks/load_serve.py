@@ -95,14 +95,17 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def client(host: str, port: int, bodies: list[tuple[bytes, int]], next_job, latencies: list,
-                 errors: list, deadline: float) -> None:
+async def client(
+    host: str, port: int, bodies: list[tuple[bytes, int]], next_job, latencies: list, errors: list, deadline: float
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while (job := next_job()) is not None and time.perf_counter() < deadline:
             body, expected = bodies[job % len(bodies)]
-            request = (b"POST /v1/predict HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
-                       b"Content-Length: %d\r\n\r\n" % (host.encode(), len(body))) + body
+            request = (
+                b"POST /v1/predict HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % (host.encode(), len(body))
+            ) + body
             start = time.perf_counter()
             try:
                 writer.write(request)
@@ -122,8 +125,15 @@ async def client(host: str, port: int, bodies: list[tuple[bytes, int]], next_job
         writer.close()
 
 
-async def phase(host: str, port: int, messages: list[str], requests: int, batch: int, concurrency: int,
-                server_pid: int | None = None) -> dict:
+async def phase(
+    host: str,
+    port: int,
+    messages: list[str],
+    requests: int,
+    batch: int,
+    concurrency: int,
+    server_pid: int | None = None,
+) -> dict:
     rng = np.random.default_rng(0)
     bodies = []
     for _ in range(min(requests, 256)):  # distinct bodies, reused round-robin
@@ -135,21 +145,31 @@ async def phase(host: str, port: int, messages: list[str], requests: int, batch:
     cpu_before = cpu_seconds(server_pid) if server_pid else None
     start = time.perf_counter()
     deadline = start + PHASE_TIMEOUT_S
-    await asyncio.gather(*(client(host, port, bodies, lambda: next(issued, None), latencies, errors, deadline)
-                           for _ in range(concurrency)))
+    await asyncio.gather(
+        *(
+            client(host, port, bodies, lambda: next(issued, None), latencies, errors, deadline)
+            for _ in range(concurrency)
+        )
+    )
     seconds = time.perf_counter() - start
     done = len(latencies)
     server_cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
     ms = np.asarray(latencies) * 1000
-    return {"requests": requests, "completed": done, "messages_per_request": batch, "concurrency": concurrency,
-            "seconds": round(seconds, 3), "requests_per_s": round(done / seconds, 1),
-            "messages_per_s": round(done * batch / seconds, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 2) if done else None,
-            "p99_ms": round(float(np.percentile(ms, 99)), 2) if done else None,
-            "max_ms": round(float(ms.max()), 2) if done else None,
-            "server_cpu_ms_per_request": round(server_cpu * 1000 / done, 3) if server_cpu is not None and done
-            else None,
-            "errors": len(errors) + (requests - done), "first_error": errors[0] if errors else None}
+    return {
+        "requests": requests,
+        "completed": done,
+        "messages_per_request": batch,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(done / seconds, 1),
+        "messages_per_s": round(done * batch / seconds, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2) if done else None,
+        "p99_ms": round(float(np.percentile(ms, 99)), 2) if done else None,
+        "max_ms": round(float(ms.max()), 2) if done else None,
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / done, 3) if server_cpu is not None and done else None,
+        "errors": len(errors) + (requests - done),
+        "first_error": errors[0] if errors else None,
+    }
 
 
 def main() -> int:
@@ -178,8 +198,18 @@ def main() -> int:
     else:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        command = [str(Path(sys.executable).with_name("stocksent")), "serve", "--model", args.model,
-                   "--port", str(port), "--workers", str(args.workers), "--backend", args.backend]
+        command = [
+            str(Path(sys.executable).with_name("stocksent")),
+            "serve",
+            "--model",
+            args.model,
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--backend",
+            args.backend,
+        ]
         command += ["--threads", str(args.threads)] if args.threads else []
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # its log (stderr) shows here
     try:
@@ -188,12 +218,19 @@ def main() -> int:
         split = urlsplit(url)
         host, port = split.hostname, split.port or 80
         asyncio.run(phase(host, port, messages, 200, 1, args.concurrency))  # warm-up, not reported
-        results = {"server": url, "model": args.model, "workers": args.workers, "backend": args.backend,
-                   "cpus": os.cpu_count(), "load_avg_before": os.getloadavg()[0]}
+        results = {
+            "server": url,
+            "model": args.model,
+            "workers": args.workers,
+            "backend": args.backend,
+            "cpus": os.cpu_count(),
+            "load_avg_before": os.getloadavg()[0],
+        }
         pid = process.pid if process else None
         results["single"] = asyncio.run(phase(host, port, messages, args.single, 1, args.concurrency, pid))
-        results["batched"] = asyncio.run(phase(host, port, messages, args.batched, args.batch_size,
-                                               args.concurrency, pid))
+        results["batched"] = asyncio.run(
+            phase(host, port, messages, args.batched, args.batch_size, args.concurrency, pid)
+        )
     finally:
         if process is not None:
             process.terminate()
@@ -201,21 +238,27 @@ def main() -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-    print(f"server {url}  workers {args.workers}  threads {args.threads or 1}  backend {args.backend}  "
-          f"cpus {os.cpu_count()}  concurrency {args.concurrency}  "
-          f"load average before {results['load_avg_before']:.2f}")
-    print(f"{'phase':<8} {'requests':>8} {'msgs/req':>8} {'req/s':>8} {'msgs/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'errors':>6} {'server cpu ms/req':>17}")
+    print(
+        f"server {url}  workers {args.workers}  threads {args.threads or 1}  backend {args.backend}  "
+        f"cpus {os.cpu_count()}  concurrency {args.concurrency}  "
+        f"load average before {results['load_avg_before']:.2f}"
+    )
+    print(
+        f"{'phase':<8} {'requests':>8} {'msgs/req':>8} {'req/s':>8} {'msgs/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'max ms':>7} {'errors':>6} {'server cpu ms/req':>17}"
+    )
     for name in ("single", "batched"):
         r = results[name]
         if not r["completed"]:
             print(f"{name:<8} {0:>8} (no requests completed)")
             continue
         cpu = r["server_cpu_ms_per_request"]
-        print(f"{name:<8} {r['completed']:>8} {r['messages_per_request']:>8} {r['requests_per_s']:>8.1f} "
-              f"{r['messages_per_s']:>9.1f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.2f} "
-              f"{r['errors']:>6} "
-              f"{'-' if cpu is None else f'{cpu:.3f}':>17}")
+        print(
+            f"{name:<8} {r['completed']:>8} {r['messages_per_request']:>8} {r['requests_per_s']:>8.1f} "
+            f"{r['messages_per_s']:>9.1f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.2f} "
+            f"{r['errors']:>6} "
+            f"{'-' if cpu is None else f'{cpu:.3f}':>17}"
+        )
         if r["first_error"]:
             print(f"  first error: {r['first_error']}")
     if args.json:

@@ -26,8 +26,20 @@ def small_model_dir(tmp_path_factory) -> Path:
     if not DATA_PATH.is_file():
         pytest.fail(f"real dataset missing: expected it at {DATA_PATH}")
     out = tmp_path_factory.mktemp("model") / "small"
-    train(preset("default", data=str(DATA_PATH), out=str(out), epochs=2, max_examples=3000, seed=3,
-                 embed_size=32, lstm_sizes=(16, 8), num_threads=1, device="cpu"))
+    train(
+        preset(
+            "default",
+            data=str(DATA_PATH),
+            out=str(out),
+            epochs=2,
+            max_examples=3000,
+            seed=3,
+            embed_size=32,
+            lstm_sizes=(16, 8),
+            num_threads=1,
+            device="cpu",
+        )
+    )
     return out
 
 

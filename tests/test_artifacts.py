@@ -13,15 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from stocksent.artifacts import (CONFIG, VOCAB, WEIGHTS, load_model_dir, load_tensors, save_model_dir,
-                                 save_tensors)
+from stocksent.artifacts import CONFIG, VOCAB, WEIGHTS, load_model_dir, load_tensors, save_model_dir, save_tensors
 from stocksent.errors import StocksentError
 from stocksent.model import LSTMClassifier, predict_proba_sequences
 from stocksent.sentiment import SentimentModel
 from stocksent.vocab import Vocabulary
 
-MESSAGES = ["$SPY breaking out, loading calls 🚀", "$SPY crash incoming, buying puts", "flat", "",
-            "@bob $AAPL $12.50 to 13 http://x.co"]
+MESSAGES = [
+    "$SPY breaking out, loading calls 🚀",
+    "$SPY crash incoming, buying puts",
+    "flat",
+    "",
+    "@bob $AAPL $12.50 to 13 http://x.co",
+]
 
 
 @pytest.fixture
@@ -63,14 +67,20 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     loaded, config, loaded_vocab = load_model_dir(tmp_path / "m")
     assert not loaded.training
     assert loaded_vocab.words == vocab.words
-    assert config["model"] == {"vocab_size": len(vocab), "embed_size": 8, "lstm_sizes": [6, 4],
-                               "keep_prob": pytest.approx(0.7), "ngram_buckets": 16}
+    assert config["model"] == {
+        "vocab_size": len(vocab),
+        "embed_size": 8,
+        "lstm_sizes": [6, 4],
+        "keep_prob": pytest.approx(0.7),
+        "ngram_buckets": 16,
+    }
     assert config["text"] == {"keep_emoji": True}
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
     sequences = [np.array(s) for s in ([2, 3], [4, 5, 6, 1], [1])]
-    np.testing.assert_array_equal(predict_proba_sequences(loaded, sequences),
-                                  predict_proba_sequences(model.eval(), sequences))
+    np.testing.assert_array_equal(
+        predict_proba_sequences(loaded, sequences), predict_proba_sequences(model.eval(), sequences)
+    )
 
 
 def test_trained_model_round_trip(small_model_dir: Path, tmp_path: Path) -> None:

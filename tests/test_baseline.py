@@ -9,26 +9,29 @@ import pytest
 
 from conftest import DATA_PATH
 from stocksent.artifacts import read_json
-from stocksent.tools.baseline import run_baseline, splits_sha256, vectorizer
 from stocksent.cli import main
 from stocksent.config import preset
 from stocksent.data import read_labelled
 from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
+from stocksent.tools.baseline import run_baseline, splits_sha256, vectorizer
 
 
 def lstm_splits(model_dir):
     """The model's splits rebuilt from what training recorded in config.json (as `evaluate` does)."""
     config = read_json(model_dir / "config.json")
-    return prepare_splits(read_labelled(config["data"]["path"]), TextOptions.from_dict(config["text"]),
-                          config["data"]["split_seed"], config["data"]["max_examples"])
+    return prepare_splits(
+        read_labelled(config["data"]["path"]),
+        TextOptions.from_dict(config["text"]),
+        config["data"]["split_seed"],
+        config["data"]["max_examples"],
+    )
 
 
 def test_baseline_and_lstm_see_identical_messages(small_model_dir, tmp_path, capsys):
     # small_model_dir: seed 3, first 3,000 messages; the baseline is told the same.
     out = tmp_path / "baseline"
-    assert main(["baseline", "--data", str(DATA_PATH), "--out", str(out), "--seed", "3",
-                 "--max-examples", "3000"]) == 0
+    assert main(["baseline", "--data", str(DATA_PATH), "--out", str(out), "--seed", "3", "--max-examples", "3000"]) == 0
     assert "chosen on validation" in capsys.readouterr().out
     baseline = json.loads((out / "metrics.json").read_text())
     lstm_metrics = read_json(small_model_dir / "metrics.json")
@@ -36,8 +39,9 @@ def test_baseline_and_lstm_see_identical_messages(small_model_dir, tmp_path, cap
     assert baseline["split_sha256"] == splits_sha256(lstm_splits(small_model_dir))  # same messages, same order
     assert baseline["split"] == lstm_metrics["split"]
     # Class counts of the test split, from each model's own confusion matrix.
-    assert [sum(row) for row in baseline["test"]["confusion"]] == \
-        [sum(row) for row in lstm_metrics["test"]["confusion"]]
+    assert [sum(row) for row in baseline["test"]["confusion"]] == [
+        sum(row) for row in lstm_metrics["test"]["confusion"]
+    ]
     assert set(baseline["test"]) == set(lstm_metrics["test"])  # the same test block
     assert baseline["validation"]["chosen"]["C"] in [g["C"] for g in baseline["validation"]["grid"]]
     assert baseline["data"]["sha256"] == read_json(small_model_dir / "config.json")["data"]["sha256"]

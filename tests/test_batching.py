@@ -41,7 +41,7 @@ def check_batches(sequences: list[np.ndarray], batches, batch_size: int) -> None
             seq = sequences[i]
             assert int(b.lengths[row]) == max(len(seq), 1)
             assert b.ids[row, : len(seq)].tolist() == seq.tolist()
-            assert not b.ids[row, len(seq):].any()
+            assert not b.ids[row, len(seq) :].any()
 
 
 @pytest.mark.parametrize("n, batch_size", [(100, 32), (64, 32), (5, 32), (1, 1), (33, 8)])

@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from stocksent.tools.bench import TARGETS, format_table
 from stocksent.cli import main
 from stocksent.inference.fast_cpu import resolve_precision
+from stocksent.tools.bench import TARGETS, format_table
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,9 @@ def quick_result(tmp_path_factory) -> dict:
     threads = torch.get_num_threads()
     try:
         with open(out, "w") as handle, contextlib.redirect_stdout(handle):
-            code = main(["bench", "--quick", "--json", "--data", str(DATA_PATH), "--max-examples", "2000",
-                         "--threads", "1"])
+            code = main(
+                ["bench", "--quick", "--json", "--data", str(DATA_PATH), "--max-examples", "2000", "--threads", "1"]
+            )
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -33,11 +34,22 @@ def quick_result(tmp_path_factory) -> dict:
 
 def test_quick_bench_reports_every_figure(quick_result) -> None:
     r = quick_result
-    for key in ("train_epoch_seconds", "padded_epoch_seconds", "train_speedup", "train_peak_rss_mb",
-                "padded_peak_rss_mb", "predict_msgs_per_second", "predict_msgs_per_second_bfloat16",
-                "predict_msgs_per_second_float32",
-                "predict_msgs_per_second_plain", "latency_ms_p50", "latency_ms_p99", "load_seconds",
-                "predict_peak_rss_mb", "accuracy_gap_points"):
+    for key in (
+        "train_epoch_seconds",
+        "padded_epoch_seconds",
+        "train_speedup",
+        "train_peak_rss_mb",
+        "padded_peak_rss_mb",
+        "predict_msgs_per_second",
+        "predict_msgs_per_second_bfloat16",
+        "predict_msgs_per_second_float32",
+        "predict_msgs_per_second_plain",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "load_seconds",
+        "predict_peak_rss_mb",
+        "accuracy_gap_points",
+    ):
         assert isinstance(r[key], (int, float)) and r[key] >= 0, key
     assert r["train_epoch_seconds"] > 0 and r["padded_epoch_seconds"] > 0
     assert r["train_speedup"] == pytest.approx(r["padded_epoch_seconds"] / r["train_epoch_seconds"])

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from conftest import DATA_PATH
-from stocksent.tools.baseline import fit_logreg
-from stocksent.training.blend import fit_blend, fit_linear, fold_blend_, ngram_matrix
-from stocksent.training.calibration import binary_nll
 from stocksent.data import read_labelled
 from stocksent.model import LSTMClassifier
 from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
+from stocksent.tools.baseline import fit_logreg
+from stocksent.training.blend import fit_blend, fit_linear, fold_blend_, ngram_matrix
+from stocksent.training.calibration import binary_nll
 from stocksent.vocab import Vocabulary
 
 BUCKETS = 4096
@@ -59,8 +59,9 @@ def test_blend_folds_exactly_into_the_model_and_lowers_validation_loss(encoded) 
     with torch.no_grad():  # a weak, untrained stand-in for the network; row 0 is padding
         model.ngrams.weight.normal_(std=0.3)[0] = 0.0
     before = module_logits(model, val_x)
-    linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, len(vocab), BUCKETS, seed=4,
-                        grid_c=(1.0, 4.0))
+    linear = fit_linear(
+        train_x, splits.train.labels, val_x, splits.val.labels, len(vocab), BUCKETS, seed=4, grid_c=(1.0, 4.0)
+    )
     fitted = fit_blend(before, linear, splits.val.labels)
     fold_blend_(model, linear, fitted)
     after = module_logits(model, val_x)
@@ -79,8 +80,9 @@ def test_blend_folds_exactly_into_the_model_and_lowers_validation_loss(encoded) 
 
 def test_blend_needs_the_ngram_term(encoded) -> None:
     splits, vocab, train_x, val_x = encoded
-    linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, len(vocab), BUCKETS, seed=0,
-                        grid_c=(1.0,))
+    linear = fit_linear(
+        train_x, splits.train.labels, val_x, splits.val.labels, len(vocab), BUCKETS, seed=0, grid_c=(1.0,)
+    )
     fitted = fit_blend(np.zeros(len(val_x)), linear, splits.val.labels)
     with pytest.raises(ValueError, match="n-gram"):
         fold_blend_(LSTMClassifier(len(vocab), 8, (4,)), linear, fitted)

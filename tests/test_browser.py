@@ -11,13 +11,23 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from serve_helpers import running_server
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # git-ignored
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1100,760"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1100,760",
+]
 MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts"]
 
 
@@ -82,8 +92,11 @@ def test_docs_render_swagger_ui_without_a_cdn(browser, small_model_dir):
     with running_server(small_model_dir) as url:
         browser.get(url + "/docs")
         wait = WebDriverWait(browser, 30)
-        paths = wait.until(lambda d: [e.text for e in d.find_elements(
-            By.CSS_SELECTOR, ".swagger-ui .opblock .opblock-summary-path")] or None)
+        paths = wait.until(
+            lambda d: (
+                [e.text for e in d.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock .opblock-summary-path")] or None
+            )
+        )
         assert {"/v1/predict", "/v1/model", "/healthz"} <= {p.replace("\u200b", "") for p in paths}
         assert not browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .errors-wrapper")
         loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

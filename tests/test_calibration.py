@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stocksent.training.calibration import (apply_temperature, binary_nll, calibrate, choose_threshold,
-                                   expected_calibration_error, fit_temperature, logits_from_proba,
-                                   reliability_bins)
+from stocksent.training.calibration import (
+    apply_temperature,
+    binary_nll,
+    calibrate,
+    choose_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    logits_from_proba,
+    reliability_bins,
+)
 
 
 def overconfident(n: int = 4000, true_t: float = 3.0, seed: int = 0):
@@ -87,8 +94,9 @@ def test_ece_known_values():
     # all in one bin: mean p 0.95, observed 0.5 -> ECE 0.45
     assert expected_calibration_error(np.array([1, 0]), np.array([0.95, 0.95])) == pytest.approx(0.45)
     # two bins of equal weight, gaps 0.1 and 0.3
-    assert expected_calibration_error(np.array([0, 0, 1, 1]), np.array([0.1, 0.1, 0.7, 0.7])) == \
-        pytest.approx(0.5 * 0.1 + 0.5 * 0.3)
+    assert expected_calibration_error(np.array([0, 0, 1, 1]), np.array([0.1, 0.1, 0.7, 0.7])) == pytest.approx(
+        0.5 * 0.1 + 0.5 * 0.3
+    )
 
 
 def test_reliability_bins_counts_every_message_once():

@@ -16,20 +16,37 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import DATA_PATH
 from stocksent import SentimentModel
 from stocksent.cli import main
 from stocksent.data import read_records
 
-MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts",
-            "Fed meeting today, staying flat", 'he said "sell", then bought', "naïve café ☕"]
-EVALUATE_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy",
-                 "threshold", "split", "skipped_unlabelled"}
+MESSAGES = [
+    "$SPY breaking out to new highs, loading calls 🚀",
+    "$SPY this is going to crash hard, buying puts",
+    "Fed meeting today, staying flat",
+    'he said "sell", then bought',
+    "naïve café ☕",
+]
+EVALUATE_KEYS = {
+    "n",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "confusion",
+    "majority_accuracy",
+    "threshold",
+    "split",
+    "skipped_unlabelled",
+}
 # The console script installed beside this interpreter (the venv's bin/), else the one on PATH.
-ENTRY_POINT = next((p for p in (Path(sys.executable).parent / "stocksent", shutil.which("stocksent"))
-                    if p and Path(p).is_file()), "stocksent")
+ENTRY_POINT = next(
+    (p for p in (Path(sys.executable).parent / "stocksent", shutil.which("stocksent")) if p and Path(p).is_file()),
+    "stocksent",
+)
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -76,10 +93,33 @@ def real_rows() -> list[dict]:
 
 def test_train_evaluate_predict_end_to_end(tmp_path, capsys) -> None:
     out = tmp_path / "model"
-    code, stdout, stderr = run_cli(capsys, "train", "--data", DATA_PATH, "--out", out, "--max-examples", "2000",
-                                   "--epochs", "2", "--embed-size", "32", "--lstm-sizes", "16,8", "--seed", "5",
-                                   "--ngram-buckets", "4096", "--ngram-lr", "0.01", "--no-linear-blend", "--threads", "1",
-                                   "--device", "cpu")
+    code, stdout, stderr = run_cli(
+        capsys,
+        "train",
+        "--data",
+        DATA_PATH,
+        "--out",
+        out,
+        "--max-examples",
+        "2000",
+        "--epochs",
+        "2",
+        "--embed-size",
+        "32",
+        "--lstm-sizes",
+        "16,8",
+        "--seed",
+        "5",
+        "--ngram-buckets",
+        "4096",
+        "--ngram-lr",
+        "0.01",
+        "--no-linear-blend",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    )
     assert code == 0, stderr
     # Results on stdout, progress on stderr.
     assert stdout.splitlines()[0] == f"model: {out}"
@@ -110,8 +150,9 @@ def test_train_evaluate_predict_end_to_end(tmp_path, capsys) -> None:
 
 def test_python_m_with_a_real_stdin_pipe(small_model_dir) -> None:
     stdin = "\n".join(MESSAGES).encode("utf-8") + b"\r\n\n   \n"
-    piped = subprocess_run([sys.executable, "-m", "stocksent", "predict", "--model", str(small_model_dir), "--json"],
-                           stdin=stdin)
+    piped = subprocess_run(
+        [sys.executable, "-m", "stocksent", "predict", "--model", str(small_model_dir), "--json"], stdin=stdin
+    )
     assert piped.returncode == 0, piped.stderr.decode()
     assert json_lines(piped.stdout.decode("utf-8")) == expected_rows(small_model_dir, MESSAGES)
     assert piped.stderr == b""
@@ -170,15 +211,25 @@ def write_input(path: Path, kind: str, messages: list[str]) -> Path:
     elif kind == "jsonl-message":
         path.write_text("".join(json.dumps({"message": m, "user": "x"}) + "\n" for m in messages), encoding="utf-8")
     elif kind == "jsonl-body":
-        path.write_text("".join(json.dumps({"id": i, "body": m}) + "\n" for i, m in enumerate(messages)),
-                        encoding="utf-8")
+        path.write_text(
+            "".join(json.dumps({"id": i, "body": m}) + "\n" for i, m in enumerate(messages)), encoding="utf-8"
+        )
     else:
         path.write_text("\n".join(messages) + "\n", encoding="utf-8")
     return path
 
 
-@pytest.mark.parametrize("kind, name", [("csv", "in.csv"), ("csv.gz", "in.csv.gz"), ("jsonl-message", "in.jsonl"),
-                                        ("jsonl-body", "in.jsonl"), ("text", "in.txt"), ("text", "messages")])
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("csv", "in.csv"),
+        ("csv.gz", "in.csv.gz"),
+        ("jsonl-message", "in.jsonl"),
+        ("jsonl-body", "in.jsonl"),
+        ("text", "in.txt"),
+        ("text", "messages"),
+    ],
+)
 def test_predict_from_input_file(small_model_dir, capsys, tmp_path, kind, name, real_rows) -> None:
     # CSV keeps embedded newlines; line-based formats need one message per line.
     messages = [r["message"] for r in real_rows] + MESSAGES
@@ -242,8 +293,9 @@ def test_output_csv_and_jsonl(small_model_dir, capsys, tmp_path, real_rows) -> N
 def test_existing_output_untouched_when_the_run_fails(small_model_dir, capsys, tmp_path, monkeypatch) -> None:
     target = tmp_path / "predictions.csv"
     target.write_text("precious\n", encoding="utf-8")
-    code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--input", tmp_path / "missing.csv",
-                             "--output", target)
+    code, out, err = run_cli(
+        capsys, "predict", "--model", small_model_dir, "--input", tmp_path / "missing.csv", "--output", target
+    )
     assert_one_line_error(code, out, err, "missing.csv")
     assert target.read_text(encoding="utf-8") == "precious\n"
 
@@ -279,14 +331,29 @@ def bad_inputs(tmp_path) -> dict[str, Path]:
     (tmp_path / "blank.txt").write_bytes(b"\n  \n")
     (tmp_path / "no-message.csv").write_text("id,sentiment\n1,bullish\n", encoding="utf-8")
     (tmp_path / "broken.csv.gz").write_bytes(gzip.compress(b"message\nhello\n")[:15])
-    return {"missing": tmp_path / "missing.csv", "directory": tmp_path / "a-directory",
-            "non-utf8": tmp_path / "latin1.txt", "empty": tmp_path / "empty.csv", "blank": tmp_path / "blank.txt",
-            "no-message-column": tmp_path / "no-message.csv", "truncated-gzip": tmp_path / "broken.csv.gz"}
+    return {
+        "missing": tmp_path / "missing.csv",
+        "directory": tmp_path / "a-directory",
+        "non-utf8": tmp_path / "latin1.txt",
+        "empty": tmp_path / "empty.csv",
+        "blank": tmp_path / "blank.txt",
+        "no-message-column": tmp_path / "no-message.csv",
+        "truncated-gzip": tmp_path / "broken.csv.gz",
+    }
 
 
-@pytest.mark.parametrize("case, words", [("missing", ["no such file"]), ("directory", ["directory"]),
-                                         ("non-utf8", ["UTF-8"]), ("empty", ["empty"]), ("blank", ["empty"]),
-                                         ("no-message-column", ["message"]), ("truncated-gzip", ["gzip"])])
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("missing", ["no such file"]),
+        ("directory", ["directory"]),
+        ("non-utf8", ["UTF-8"]),
+        ("empty", ["empty"]),
+        ("blank", ["empty"]),
+        ("no-message-column", ["message"]),
+        ("truncated-gzip", ["gzip"]),
+    ],
+)
 def test_bad_input_file(small_model_dir, capsys, bad_inputs, case, words) -> None:
     path = bad_inputs[case]
     code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--input", path)
@@ -301,14 +368,27 @@ def test_bad_data_file_for_evaluate_and_train(small_model_dir, capsys, bad_input
         assert_one_line_error(code, out, err, str(bad_inputs[case]))
 
 
-@pytest.mark.parametrize("breakage", ["missing-dir", "no-weights", "no-config", "no-vocab", "garbage-weights",
-                                      "truncated-weights", "bad-json", "vocab-size"])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "missing-dir",
+        "no-weights",
+        "no-config",
+        "no-vocab",
+        "garbage-weights",
+        "truncated-weights",
+        "bad-json",
+        "vocab-size",
+    ],
+)
 def test_missing_or_corrupted_model(small_model_dir, capsys, tmp_path, breakage) -> None:
     model = tmp_path / "model"
     if breakage != "missing-dir":
         shutil.copytree(small_model_dir, model)
     if breakage.startswith("no-"):
-        (model / {"no-weights": "model.safetensors", "no-config": "config.json", "no-vocab": "vocab.json"}[breakage]).unlink()
+        (
+            model / {"no-weights": "model.safetensors", "no-config": "config.json", "no-vocab": "vocab.json"}[breakage]
+        ).unlink()
     elif breakage == "garbage-weights":
         (model / "model.safetensors").write_bytes(os.urandom(4096))
     elif breakage == "truncated-weights":

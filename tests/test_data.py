@@ -9,8 +9,8 @@ import json
 import socket
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -99,7 +99,7 @@ def test_csv_without_sentiment_column_has_no_labels(tmp_path: Path) -> None:
 
 def test_csv_gz(tmp_path: Path) -> None:
     path = tmp_path / "d.csv.gz"
-    path.write_bytes(gzip.compress(",message,sentiment\n0,$SPY up,bullish\n".encode()))
+    path.write_bytes(gzip.compress(b",message,sentiment\n0,$SPY up,bullish\n"))
     assert read_records(path) == [{"message": "$SPY up", "sentiment": "bullish"}]
 
 
@@ -291,11 +291,14 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     assert_one_line(exc)
 
 
-@pytest.mark.parametrize("name, content, error", [
-    ("q.csv", 'message,sentiment\nok,bullish\n"never closed,bearish\nmore,bullish\n', r"line 3: malformed CSV"),
-    ("bad.jsonl", '{"message": "ok"}\n\n{"message": "oops",}\n', r"line 3: invalid JSON"),
-    ("bad.json", '{\n  "messages": [\n    {"body": "x"}\n    {"body": "y"}\n  ]\n}\n', r"line 4: invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "name, content, error",
+    [
+        ("q.csv", 'message,sentiment\nok,bullish\n"never closed,bearish\nmore,bullish\n', r"line 3: malformed CSV"),
+        ("bad.jsonl", '{"message": "ok"}\n\n{"message": "oops",}\n', r"line 3: invalid JSON"),
+        ("bad.json", '{\n  "messages": [\n    {"body": "x"}\n    {"body": "y"}\n  ]\n}\n', r"line 4: invalid JSON"),
+    ],
+)
 def test_malformed_file_names_the_line(tmp_path: Path, name: str, content: str, error: str) -> None:
     path = write(tmp_path / name, content)
     with pytest.raises(StocksentError, match=error) as exc:
@@ -304,7 +307,9 @@ def test_malformed_file_names_the_line(tmp_path: Path, name: str, content: str, 
 
 
 def test_json_objects_without_message(tmp_path: Path) -> None:
-    with pytest.raises(StocksentError, match=r"line 2: object has no 'message' or 'body' field \(fields found: id, txt\)"):
+    with pytest.raises(
+        StocksentError, match=r"line 2: object has no 'message' or 'body' field \(fields found: id, txt\)"
+    ):
         read_records(write(tmp_path / "x.jsonl", '{"message": "a"}\n{"id": 1, "txt": "b"}\n'))
     with pytest.raises(StocksentError, match="no 'messages' list"):
         read_records(write(tmp_path / "y.json", '{"cursor": {}, "symbol": "SPY"}'))

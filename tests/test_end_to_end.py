@@ -43,8 +43,13 @@ def test_default_preset_on_full_dataset(tmp_path) -> None:
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
 
-    predicted = stocksent("predict", "--model", str(out), "--json",
-                          "$SPY breaking out, loading calls, new highs coming",
-                          "$SPY crash incoming, buying puts, this market is going down hard")
+    predicted = stocksent(
+        "predict",
+        "--model",
+        str(out),
+        "--json",
+        "$SPY breaking out, loading calls, new highs coming",
+        "$SPY crash incoming, buying puts, this market is going down hard",
+    )
     labels = [json.loads(line)["label"] for line in predicted.stdout.splitlines()]
     assert labels == ["bullish", "bearish"]

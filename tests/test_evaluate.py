@@ -8,16 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from stocksent import SentimentModel, StocksentError
 from stocksent.cli import main
 from stocksent.data import read_records
 from stocksent.evaluation.evaluate import evaluate
 
-METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy",
-               "threshold"}
-
+METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy", "threshold"}
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,22 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import DATA_PATH
 
-from stocksent.inference import onnx as export
+from conftest import DATA_PATH
 from stocksent.artifacts import load_model_dir, save_weights
 from stocksent.batching import iterate_batches
 from stocksent.cli import main
 from stocksent.data import read_labelled
+from stocksent.inference import onnx as export
 from stocksent.sentiment import SentimentModel
 from stocksent.splits import prepare_splits
 
-MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts",
-            "Fed meeting today, staying flat", ""]
+MESSAGES = [
+    "$SPY breaking out to new highs, loading calls 🚀",
+    "$SPY this is going to crash hard, buying puts",
+    "Fed meeting today, staying flat",
+    "",
+]
 
 
 def module_proba(network, sequences) -> np.ndarray:
@@ -44,8 +48,9 @@ def test_split(small_model_dir):
     """The model's own test split, rebuilt from what training recorded (as `evaluate` does)."""
     config = json.loads((small_model_dir / "config.json").read_text())
     model = SentimentModel.load(small_model_dir)
-    splits = prepare_splits(read_labelled(DATA_PATH), model.text_options, config["data"]["split_seed"],
-                            config["data"]["max_examples"])
+    splits = prepare_splits(
+        read_labelled(DATA_PATH), model.text_options, config["data"]["split_seed"], config["data"]["max_examples"]
+    )
     assert len(splits.test) == config["data"]["split"]["test"] > 100
     return splits.test
 
@@ -63,8 +68,9 @@ def test_onnx_matches_pytorch_on_the_whole_test_split(model_dir, test_split):
     # and through the public API, whatever the PyTorch path does inside
     messages = test_split.messages
     assert np.abs(onnx_model.predict_proba(messages) - torch_model.predict_proba(messages)).max() <= 1e-5
-    assert [p.label for p in onnx_model.predict(test_split.messages)] == \
-           [p.label for p in torch_model.predict(test_split.messages)]
+    assert [p.label for p in onnx_model.predict(test_split.messages)] == [
+        p.label for p in torch_model.predict(test_split.messages)
+    ]
 
 
 def test_export_cli_writes_a_valid_model_with_dynamic_axes(model_dir, tmp_path, capsys):
@@ -120,7 +126,12 @@ def test_onnx_backend_exports_on_first_use_and_follows_new_weights(model_dir):
     save_weights(model_dir, network)
     again = SentimentModel.load(model_dir, backend="onnx")
     assert path.stat().st_mtime_ns != stamp
-    assert np.abs(again.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)).max() <= 1e-5
+    assert (
+        np.abs(
+            again.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)
+        ).max()
+        <= 1e-5
+    )
     assert (again.predict_proba(MESSAGES) > first).all()
 
 
@@ -139,7 +150,12 @@ def test_unwritable_model_directory_scores_from_memory(model_dir, monkeypatch, c
     model = SentimentModel.load(model_dir, backend="onnx")
     assert "in memory" in capsys.readouterr().err
     assert not (model_dir / export.ONNX_FILE).exists()
-    assert np.abs(model.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)).max() <= 1e-5
+    assert (
+        np.abs(
+            model.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)
+        ).max()
+        <= 1e-5
+    )
 
 
 def test_predict_cli_backend_onnx(model_dir, capsys):

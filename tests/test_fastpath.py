@@ -107,7 +107,15 @@ def test_cached_fast_path_follows_weight_changes() -> None:
 
 def test_batched_normalisation_is_per_message_normalisation(real_data_path) -> None:
     messages = read_texts(real_data_path)[:4000] + [
-        "a\x1eb $SPY", "x\x1e", "\x1e", "", "http://x.co/a\x1e$SPY", "$5\x1e5$", "&amp\x1e;", "word " * 150]
+        "a\x1eb $SPY",
+        "x\x1e",
+        "\x1e",
+        "",
+        "http://x.co/a\x1e$SPY",
+        "$5\x1e5$",
+        "&amp\x1e;",
+        "word " * 150,
+    ]
     for keep_emoji, keep_cashtags, cap in itertools.product([False, True], [False, True], [100, 3]):
         options = TextOptions(keep_emoji=keep_emoji, keep_cashtags=keep_cashtags, max_tokens=cap)
         expected = [normalise(m, options) for m in messages]
@@ -121,10 +129,30 @@ def test_batched_normalisation_is_per_message_normalisation(real_data_path) -> N
 def test_faster_patterns_match_exactly_what_the_rules_say(real_data_path) -> None:
     import re
 
-    from stocksent.text import _FASTER_PATTERNS, RULES, _SEPARATOR
+    from stocksent.text import _FASTER_PATTERNS, _SEPARATOR, RULES
 
-    edge = ["$5", "5$", "a5$", "5$5", "$5k", "$5kx", "12$", "x12$", "$1,250.75", "1.5$", "_5$", "$$5", "5 $",
-            "\u0663$", "a\u06635$", "é5$", "$5.", "5.$", "$5.5.5$", "$5m $5b 3,000$ $3,000.00k"]
+    edge = [
+        "$5",
+        "5$",
+        "a5$",
+        "5$5",
+        "$5k",
+        "$5kx",
+        "12$",
+        "x12$",
+        "$1,250.75",
+        "1.5$",
+        "_5$",
+        "$$5",
+        "5 $",
+        "\u0663$",
+        "a\u06635$",
+        "é5$",
+        "$5.",
+        "5.$",
+        "$5.5.5$",
+        "$5m $5b 3,000$ $3,000.00k",
+    ]
     text = _SEPARATOR.join(read_texts(real_data_path) + edge).lower()
     for name, pattern, repl in RULES:
         if name in _FASTER_PATTERNS:

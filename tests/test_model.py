@@ -66,7 +66,7 @@ def test_padding_positions_do_not_change_the_output(ngram_buckets) -> None:
     # Garbage (real word ids) where the padding is: only the positions up to each length count.
     noisy = batch.ids.clone()
     for row, seq in enumerate(sequences):
-        noisy[row, len(seq):] = torch.randint(2, 200, (noisy.shape[1] - len(seq),))
+        noisy[row, len(seq) :] = torch.randint(2, 200, (noisy.shape[1] - len(seq),))
     torch.testing.assert_close(model(noisy, batch.lengths), expected, rtol=0, atol=1e-6)
     # The padding embedding row is zero and stays so.
     assert not model.embedding.weight[0].any()
@@ -77,7 +77,7 @@ def test_ngram_term_is_a_scaled_sum_of_word_and_pair_weights() -> None:
     w = model.ngrams.weight.detach().squeeze(-1)
     batch = pad([np.array([3, 4, 5]), np.array([6])], np.arange(2))
     pair = lambda a, b: 20 + (a * NGRAM_HASH + b) % 7
-    expected = torch.stack([(w[3] + w[4] + w[5] + w[pair(3, 4)] + w[pair(4, 5)]) / 5 ** 0.5, w[6]])
+    expected = torch.stack([(w[3] + w[4] + w[5] + w[pair(3, 4)] + w[pair(4, 5)]) / 5**0.5, w[6]])
     torch.testing.assert_close(model.ngram_logit(batch.ids, batch.lengths), expected)
     assert not model.ngrams.weight[0].any()  # padding's weight
     # The term is added to the LSTM's logit, and temperature scaling scales both.

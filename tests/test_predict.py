@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from stocksent import SentimentModel, StocksentError
 from stocksent.data import read_labelled
@@ -15,9 +14,14 @@ from stocksent.sentiment import AUTO_BFLOAT16_MIN, Prediction
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
-MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts",
-            "Fed meeting today, staying flat", "", "!!!", "@bob $AAPL $12.50 → 13 https://x.co/a"]
-
+MESSAGES = [
+    "$SPY breaking out to new highs, loading calls 🚀",
+    "$SPY this is going to crash hard, buying puts",
+    "Fed meeting today, staying flat",
+    "",
+    "!!!",
+    "@bob $AAPL $12.50 → 13 https://x.co/a",
+]
 
 
 def test_load_uses_the_saved_vocabulary_text_options_and_threshold(model, small_model_dir) -> None:
@@ -54,8 +58,10 @@ def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
     assert proba.shape == (len(MESSAGES),)
     # The same path by hand: normalise with the saved options, encode, run the network.
     by_hand = predict_proba_sequences(
-        model.network, [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES],
-        precision=model.precision)
+        model.network,
+        [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES],
+        precision=model.precision,
+    )
     np.testing.assert_array_equal(proba, by_hand)
     predictions = model.predict(MESSAGES)
     assert isinstance(predictions, list) and len(predictions) == len(MESSAGES)

@@ -10,14 +10,22 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_PATH
-from stocksent.tools.baseline import run_baseline
 from stocksent.cli import main
 from stocksent.evaluation.report import N_WORST, SECTIONS
+from stocksent.tools.baseline import run_baseline
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 class Page(HTMLParser):
@@ -40,7 +48,8 @@ class Page(HTMLParser):
         if tag == "tr" and self.table:
             self.rows[self.table] = self.rows.get(self.table, 0) + 1
         if tag in ("script", "link", "iframe") or any(
-                k in ("src", "href") and v and not v.startswith("data:") for k, v in attrs.items()):
+            k in ("src", "href") and v and not v.startswith("data:") for k, v in attrs.items()
+        ):
             self.external.append((tag, attrs))
 
     def handle_data(self, data):
@@ -52,8 +61,9 @@ def report(small_model_dir, tmp_path_factory) -> tuple[Path, Page]:
     base = tmp_path_factory.mktemp("report")
     run_baseline(str(DATA_PATH), base / "baseline", seed=3, max_examples=3000, grid_c=(1.0, 4.0), grid_min_df=(1,))
     out = base / "report.html"
-    assert main(["report", "--model", str(small_model_dir), "--baseline", str(base / "baseline"),
-                 "--out", str(out)]) == 0
+    assert (
+        main(["report", "--model", str(small_model_dir), "--baseline", str(base / "baseline"), "--out", str(out)]) == 0
+    )
     page = Page()
     page.feed(out.read_text(encoding="utf-8"))
     return out, page
@@ -63,8 +73,17 @@ def test_report_has_every_section(report):
     _, page = report
     assert page.sections == ["summary", *(sid for sid, _ in SECTIONS)]
     text = " ".join(page.text)
-    for needed in ("LSTM", "TF-IDF + logistic regression", "majority class", "0.7170", "ECE =",
-                   "Learning curves", "Confusion matrix", "ROC", "blended (weights"):
+    for needed in (
+        "LSTM",
+        "TF-IDF + logistic regression",
+        "majority class",
+        "0.7170",
+        "ECE =",
+        "Learning curves",
+        "Confusion matrix",
+        "ROC",
+        "blended (weights",
+    ):
         assert needed in text
     assert "not comparable" not in text
     assert page.rows["metrics"] == 1 + 4  # header, model, baseline, majority, tutorial
@@ -107,8 +126,7 @@ def test_report_renders_in_chromium(report):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.get(path.as_uri())
-        widths = driver.execute_script(
-            "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        widths = driver.execute_script("return Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
         assert len(widths) == 4 and all(w > 0 for w in widths)
         assert driver.execute_script("return document.querySelectorAll('section').length") == 1 + len(SECTIONS)
         height = driver.execute_script("return document.documentElement.scrollHeight")

@@ -11,15 +11,21 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from serve_helpers import running_server
 
+from serve_helpers import running_server
 from stocksent.artifacts import read_json
 from stocksent.cli import main
 from stocksent.sentiment import SentimentModel
 from stocksent.serving.server import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES, model_id
 
-MESSAGES = ["$SPY breaking out to new highs, loading calls 🚀", "$SPY this is going to crash hard, buying puts",
-            "Fed meeting today, staying flat", "", "   ", "bought more $AAPL calls at $150.25 https://x.co/a"]
+MESSAGES = [
+    "$SPY breaking out to new highs, loading calls 🚀",
+    "$SPY this is going to crash hard, buying puts",
+    "Fed meeting today, staying flat",
+    "",
+    "   ",
+    "bought more $AAPL calls at $150.25 https://x.co/a",
+]
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +95,22 @@ def test_model_route(server, small_model_dir):
 
 def test_message_count_limit(server):
     assert len(post(server, {"messages": ["$SPY up"] * MAX_MESSAGES}).json()["predictions"]) == MAX_MESSAGES
-    body = assert_error(post(server, {"messages": ["$SPY up"] * (MAX_MESSAGES + 1)}), 413, "too_many_messages",
-                        str(MAX_MESSAGES))
+    body = assert_error(
+        post(server, {"messages": ["$SPY up"] * (MAX_MESSAGES + 1)}), 413, "too_many_messages", str(MAX_MESSAGES)
+    )
     assert body["limit"] == MAX_MESSAGES
 
 
 def test_message_length_limit(server):
     assert post(server, {"messages": ["a" * MAX_CHARS]}).status_code == 200
     assert post(server, {"messages": ["🚀" * MAX_CHARS]}).status_code == 200  # characters, not bytes
-    body = assert_error(post(server, {"messages": ["ok", "a" * (MAX_CHARS + 1)]}), 413, "message_too_long",
-                        "messages[1]", str(MAX_CHARS))
+    body = assert_error(
+        post(server, {"messages": ["ok", "a" * (MAX_CHARS + 1)]}),
+        413,
+        "message_too_long",
+        "messages[1]",
+        str(MAX_CHARS),
+    )
     assert body["index"] == 1
 
 
@@ -115,21 +127,24 @@ def test_body_size_limit_declared_and_streamed(server):
     assert post(server, content=iter([small[:5], small[5:]])).status_code == 200  # chunked, within the limit
 
 
-@pytest.mark.parametrize("content, code, words", [
-    (b'{"messages": ["a"', "invalid_json", ["not valid JSON"]),
-    (b"", "invalid_json", ["not valid JSON"]),
-    (b"\xff\xfe\xfa", "invalid_json", ["not valid JSON"]),
-    (b"messages=a", "invalid_json", ["not valid JSON"]),
-    (b'["a", "b"]', "invalid_request", ["messages"]),
-    (b"null", "invalid_request", ["messages"]),
-    (b'{"message": ["a"]}', "invalid_request", ["messages"]),
-    (b'{"messages": ["a"], "extra": 1}', "invalid_request", ["extra"]),
-    (b'{"messages": "a single string"}', "invalid_request", ["list of strings", "a string"]),
-    (b'{"messages": {"a": 1}}', "invalid_request", ["list of strings", "an object"]),
-    (b'{"messages": ["a", 2]}', "invalid_request", ["messages[1]", "a number"]),
-    (b'{"messages": ["a", null]}', "invalid_request", ["messages[1]", "null"]),
-    (b'{"messages": [["nested"]]}', "invalid_request", ["messages[0]", "a list"]),
-])
+@pytest.mark.parametrize(
+    "content, code, words",
+    [
+        (b'{"messages": ["a"', "invalid_json", ["not valid JSON"]),
+        (b"", "invalid_json", ["not valid JSON"]),
+        (b"\xff\xfe\xfa", "invalid_json", ["not valid JSON"]),
+        (b"messages=a", "invalid_json", ["not valid JSON"]),
+        (b'["a", "b"]', "invalid_request", ["messages"]),
+        (b"null", "invalid_request", ["messages"]),
+        (b'{"message": ["a"]}', "invalid_request", ["messages"]),
+        (b'{"messages": ["a"], "extra": 1}', "invalid_request", ["extra"]),
+        (b'{"messages": "a single string"}', "invalid_request", ["list of strings", "a string"]),
+        (b'{"messages": {"a": 1}}', "invalid_request", ["list of strings", "an object"]),
+        (b'{"messages": ["a", 2]}', "invalid_request", ["messages[1]", "a number"]),
+        (b'{"messages": ["a", null]}', "invalid_request", ["messages[1]", "null"]),
+        (b'{"messages": [["nested"]]}', "invalid_request", ["messages[0]", "a list"]),
+    ],
+)
 def test_malformed_json_and_wrong_types_are_422(server, content, code, words):
     assert_error(post(server, content=content, headers={"content-type": "application/json"}), 422, code, *words)
 
@@ -251,4 +266,3 @@ def test_cli_errors_are_one_line(tmp_path, capsys, keep_torch_threads):
         assert main(["serve", "--model", str(tmp_path), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
-

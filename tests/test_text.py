@@ -108,8 +108,9 @@ def test_text_options_round_trip() -> None:
     assert TextOptions.from_dict({**data, "future_option": 1}) == options
     assert TextOptions.from_dict({}) == TextOptions()
     assert TextOptions() == TextOptions(keep_emoji=False, max_tokens=100)
-    every = TextOptions(**{name: not value if isinstance(value, bool) else 7
-                           for name, value in TextOptions().to_dict().items()})
+    every = TextOptions(
+        **{name: not value if isinstance(value, bool) else 7 for name, value in TextOptions().to_dict().items()}
+    )
     assert TextOptions.from_dict(json.loads(json.dumps(every.to_dict()))) == every
 
 

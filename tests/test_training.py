@@ -25,18 +25,21 @@ from conftest import DATA_PATH
 from stocksent import StocksentError, TrainConfig, preset, train
 from stocksent.batching import pad
 from stocksent.data import DATASET_SHA256, read_labelled, read_records
-from stocksent.model import LSTMClassifier
 from stocksent.evaluation.metrics import classification_metrics
+from stocksent.model import LSTMClassifier
 from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions, normalise
 from stocksent.training.loop import shard_gradients
 from stocksent.vocab import Vocabulary
 
 # CPU: bit-for-bit reproducibility is only promised there.
-SETTINGS = dict(epochs=3, max_examples=2500, seed=7, embed_size=32, lstm_sizes=(16, 8), batch_size=64,
-                num_threads=1, device="cpu")
-EPOCH_LINE = re.compile(r"^Epoch: (\d+)/(\d+)\.\.\. Batch: (\d+)/(\d+)\.\.\. Train Loss: (\d+\.\d{3})\.\.\. "
-                        r"Train Accuracy: ([01]\.\d{3})\.\.\. Val Accuracy: ([01]\.\d{3})$")
+SETTINGS = dict(
+    epochs=3, max_examples=2500, seed=7, embed_size=32, lstm_sizes=(16, 8), batch_size=64, num_threads=1, device="cpu"
+)
+EPOCH_LINE = re.compile(
+    r"^Epoch: (\d+)/(\d+)\.\.\. Batch: (\d+)/(\d+)\.\.\. Train Loss: (\d+\.\d{3})\.\.\. "
+    r"Train Accuracy: ([01]\.\d{3})\.\.\. Val Accuracy: ([01]\.\d{3})$"
+)
 
 
 class Interrupted(Exception):
@@ -72,22 +75,36 @@ def runs(tmp_path_factory) -> dict:
                 raise Interrupted
 
         with pytest.raises(Interrupted), contextlib.redirect_stderr(io.StringIO()):
-            train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(stopped)}),
-                  on_epoch=stop_after_epoch_2)
+            train(
+                preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(stopped)}),
+                on_epoch=stop_after_epoch_2,
+            )
         assert seen == [1, 2]
         assert not (stopped / "metrics.json").exists()  # the state an interrupted run leaves
         resumed_err = io.StringIO()
         with contextlib.redirect_stderr(resumed_err):
-            resumed = train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(stopped), "resume": True}))
+            resumed = train(
+                preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(stopped), "resume": True})
+            )
     finally:
         torch.set_num_threads(threads)
-    return {"a": root / "a", "a_metrics": a_metrics, "a_err": a_err, "b": root / "b", "b_metrics": b_metrics,
-            "resumed": stopped, "resumed_metrics": resumed.metrics, "resumed_err": resumed_err.getvalue()}
+    return {
+        "a": root / "a",
+        "a_metrics": a_metrics,
+        "a_err": a_err,
+        "b": root / "b",
+        "b_metrics": b_metrics,
+        "resumed": stopped,
+        "resumed_metrics": resumed.metrics,
+        "resumed_err": resumed_err.getvalue(),
+    }
 
 
 def without_seconds(metrics: dict) -> dict:
-    return {**{k: v for k, v in metrics.items() if k != "seconds_total"},
-            "history": [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["history"]]}
+    return {
+        **{k: v for k, v in metrics.items() if k != "seconds_total"},
+        "history": [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["history"]],
+    }
 
 
 def read(directory: Path, name: str) -> dict:
@@ -104,16 +121,26 @@ def test_batch_halves_sum_to_the_whole_batch_gradient() -> None:
     torch.manual_seed(0)
     model = LSTMClassifier(len(vocab), 16, (12, 8), keep_prob=1.0, sparse_embedding=True, ngram_buckets=64)
     params = list(model.parameters())
-    loss, correct, whole = shard_gradients(model, params, binary_cross_entropy_with_logits,
-                                           batch.ids, batch.lengths, y, 1.0, seed=0)
-    halves = [shard_gradients(model, params, binary_cross_entropy_with_logits, batch.ids[rows],
-                              batch.lengths[rows], y[rows], 0.5, seed=1) for rows in (slice(0, 32), slice(32, 64))]
+    loss, correct, whole = shard_gradients(
+        model, params, binary_cross_entropy_with_logits, batch.ids, batch.lengths, y, 1.0, seed=0
+    )
+    halves = [
+        shard_gradients(
+            model, params, binary_cross_entropy_with_logits, batch.ids[rows], batch.lengths[rows], y[rows], 0.5, seed=1
+        )
+        for rows in (slice(0, 32), slice(32, 64))
+    ]
     assert loss == pytest.approx(halves[0][0] + halves[1][0], rel=1e-5)
     assert correct == halves[0][1] + halves[1][1]
     for name, full, first, second in zip([n for n, _ in model.named_parameters()], whole, halves[0][2], halves[1][2]):
         summed = first + second
-        torch.testing.assert_close(summed.to_dense() if summed.is_sparse else summed,
-                                   full.to_dense() if full.is_sparse else full, rtol=1e-4, atol=1e-6, msg=name)
+        torch.testing.assert_close(
+            summed.to_dense() if summed.is_sparse else summed,
+            full.to_dense() if full.is_sparse else full,
+            rtol=1e-4,
+            atol=1e-6,
+            msg=name,
+        )
 
 
 # --------------------------------------------------------------------------- what a run records
@@ -131,8 +158,16 @@ def test_metrics_json_keys_exactly(runs) -> None:
         assert 0 <= row["train_accuracy"] <= 1 and 0 <= row["val_accuracy"] <= 1
         assert row["train_loss"] > 0 and row["val_loss"] > 0 and row["seconds"] >= 0
     assert set(metrics["split"]) == {"train", "val", "test"}
-    assert set(metrics["test"]) >= {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion",
-                                    "majority_accuracy"}
+    assert set(metrics["test"]) >= {
+        "n",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "confusion",
+        "majority_accuracy",
+    }
     assert metrics["seconds_total"] >= 0
     # The best epoch is the one with the highest validation accuracy (the first of equals).
     accuracies = [row["val_accuracy"] for row in metrics["history"]]
@@ -142,8 +177,11 @@ def test_metrics_json_keys_exactly(runs) -> None:
 def test_split_sizes_are_recorded(runs) -> None:
     metrics, config = read(runs["a"], "metrics.json"), read(runs["a"], "config.json")
     n = 2500 - config["data"]["dropped_empty"]
-    assert metrics["split"] == config["data"]["split"] == {"train": int(n * 0.8), "val": int(n * 0.1),
-                                                           "test": n - int(n * 0.8) - int(n * 0.1)}
+    assert (
+        metrics["split"]
+        == config["data"]["split"]
+        == {"train": int(n * 0.8), "val": int(n * 0.1), "test": n - int(n * 0.8) - int(n * 0.1)}
+    )
     assert metrics["test"]["n"] == metrics["split"]["test"]
 
 
@@ -151,8 +189,12 @@ def test_test_metrics_are_those_of_the_best_weights(runs) -> None:
     from stocksent import SentimentModel
 
     config = read(runs["a"], "config.json")
-    splits = prepare_splits(read_labelled(DATA_PATH), TextOptions.from_dict(config["text"]),
-                            config["data"]["split_seed"], config["data"]["max_examples"])
+    splits = prepare_splits(
+        read_labelled(DATA_PATH),
+        TextOptions.from_dict(config["text"]),
+        config["data"]["split_seed"],
+        config["data"]["max_examples"],
+    )
     model = SentimentModel.load(runs["a"], precision="float32")  # training scores in float32
     expected = classification_metrics(splits.test.labels, model.predict_proba(splits.test.messages), model.threshold)
     assert read(runs["a"], "metrics.json")["test"] == expected
@@ -161,12 +203,17 @@ def test_test_metrics_are_those_of_the_best_weights(runs) -> None:
 def test_vocabulary_comes_from_the_training_split_only(runs) -> None:
     config = read(runs["a"], "config.json")
     saved = Vocabulary.from_dict(read(runs["a"], "vocab.json"))
-    splits = prepare_splits(read_labelled(DATA_PATH), TextOptions.from_dict(config["text"]),
-                            config["data"]["split_seed"], config["data"]["max_examples"])
+    splits = prepare_splits(
+        read_labelled(DATA_PATH),
+        TextOptions.from_dict(config["text"]),
+        config["data"]["split_seed"],
+        config["data"]["max_examples"],
+    )
     assert saved.words == Vocabulary.build(splits.train.tokens, config["train"]["min_count"]).words
     train_words = {w for tokens in splits.train.tokens for w in tokens}
-    held_out_only = {w for tokens in splits.val.tokens + splits.test.tokens for w in tokens
-                     if not w.startswith("$")} - train_words
+    held_out_only = {
+        w for tokens in splits.val.tokens + splits.test.tokens for w in tokens if not w.startswith("$")
+    } - train_words
     assert len(held_out_only) > 50
     assert not held_out_only & set(saved.words)
     assert set(saved.encode(sorted(held_out_only)).tolist()) == {1}
@@ -186,8 +233,13 @@ def test_config_json_holds_everything_needed_to_reproduce(runs) -> None:
     assert config["data"]["sha256"] == DATASET_SHA256
     assert config["data"]["split_seed"] == 7 and config["data"]["max_examples"] == 2500
     assert config["data"]["split"] == read(runs["a"], "metrics.json")["split"]
-    assert config["model"] == {"vocab_size": len(read(runs["a"], "vocab.json")["words"]), "embed_size": 32,
-                               "lstm_sizes": [16, 8], "keep_prob": 0.5, "ngram_buckets": 2**20}
+    assert config["model"] == {
+        "vocab_size": len(read(runs["a"], "vocab.json")["words"]),
+        "embed_size": 32,
+        "lstm_sizes": [16, 8],
+        "keep_prob": 0.5,
+        "ngram_buckets": 2**20,
+    }
 
 
 def test_data_path_is_recorded_absolute(runs) -> None:
@@ -240,7 +292,8 @@ def test_resume_after_an_interruption_ends_like_an_uninterrupted_run(runs) -> No
     # Only epoch 3 ran again, and it said where it picked up.
     assert "after epoch 2" in runs["resumed_err"]
     assert [line.split("...")[0] for line in runs["resumed_err"].splitlines() if line.startswith("Epoch:")] == [
-        "Epoch: 3/3"]
+        "Epoch: 3/3"
+    ]
 
 
 def test_resuming_a_finished_run_changes_nothing(runs, tmp_path) -> None:
@@ -270,8 +323,9 @@ def test_resume_with_nothing_to_resume_is_an_error(tmp_path) -> None:
 def test_resume_refuses_options_that_differ_naming_both_values(runs, tmp_path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(runs["a"], copy)
-    changed = preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(copy), "resume": True,
-                                   "epochs": 5, "lr": 0.01})
+    changed = preset(
+        "default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(copy), "resume": True, "epochs": 5, "lr": 0.01}
+    )
     with pytest.raises(StocksentError) as info:
         train(changed)
     message = str(info.value)
@@ -284,8 +338,11 @@ def test_resume_with_another_data_file_is_an_error(runs, tmp_path) -> None:
     shutil.copytree(runs["a"], copy)
     other = tmp_path / "other.csv"
     rows = read_records(DATA_PATH)[:60]
-    other.write_text("message,sentiment\n" + "".join(f'"{r["message"].replace(chr(34), chr(34) * 2)}",{r["sentiment"]}\n'
-                                                     for r in rows), encoding="utf-8")
+    other.write_text(
+        "message,sentiment\n"
+        + "".join(f'"{r["message"].replace(chr(34), chr(34) * 2)}",{r["sentiment"]}\n' for r in rows),
+        encoding="utf-8",
+    )
     with pytest.raises(StocksentError, match="sha256"), contextlib.redirect_stderr(io.StringIO()):
         train(preset("default", **{**SETTINGS, "data": str(other), "out": str(copy), "resume": True}))
 
@@ -301,15 +358,23 @@ def test_blend_is_skipped_when_a_split_has_one_class(tmp_path) -> None:
     """A logistic regression needs both classes; a tiny, lopsided file still trains, unblended."""
     rows = [(m, "bullish") for m in read_labelled(DATA_PATH).messages[:29]] + [("$SPY going down", "bearish")]
     lopsided = tmp_path / "lopsided.csv"
-    lopsided.write_text("message,sentiment\n" + "".join(f'"{m.replace(chr(34), "")}",{y}\n' for m, y in rows),
-                        encoding="utf-8")
+    lopsided.write_text(
+        "message,sentiment\n" + "".join(f'"{m.replace(chr(34), "")}",{y}\n' for m, y in rows), encoding="utf-8"
+    )
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        result = train(preset("default", **{**SETTINGS, "max_examples": None, "epochs": 1},
-                              data=str(lopsided), out=str(tmp_path / "out")))
+        result = train(
+            preset(
+                "default",
+                **{**SETTINGS, "max_examples": None, "epochs": 1},
+                data=str(lopsided),
+                out=str(tmp_path / "out"),
+            )
+        )
     assert result.metrics["blend"] is None
-    assert re.search(r"blend skipped: the (training|validation)( and validation)? split holds one class only",
-                     stderr.getvalue())
+    assert re.search(
+        r"blend skipped: the (training|validation)( and validation)? split holds one class only", stderr.getvalue()
+    )
 
 
 def test_cuda_without_a_gpu_is_an_error(tmp_path) -> None:

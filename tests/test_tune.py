@@ -9,8 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-import stocksent.training.loop
 import stocksent.tools.tune as tune_module
+import stocksent.training.loop
 from conftest import DATA_PATH
 from stocksent.cli import main
 from stocksent.config import load_config_file, preset
@@ -21,10 +21,13 @@ from stocksent.text import TextOptions
 
 def tiny_space(trial, text_params=()):
     """Tiny networks so each trial takes seconds; the real space is exercised by `suggest` itself."""
-    return {"lr": trial.suggest_float("lr", 3e-3, 1e-2, log=True),
-            "keep_prob": trial.suggest_float("keep_prob", 0.5, 0.9),
-            "embed_size": 16, "lstm_sizes": tune_module.lstm_sizes(trial.suggest_categorical("lstm_sizes", ["8"])),
-            "batch_size": 128}
+    return {
+        "lr": trial.suggest_float("lr", 3e-3, 1e-2, log=True),
+        "keep_prob": trial.suggest_float("keep_prob", 0.5, 0.9),
+        "embed_size": 16,
+        "lstm_sizes": tune_module.lstm_sizes(trial.suggest_categorical("lstm_sizes", ["8"])),
+        "batch_size": 128,
+    }
 
 
 def keys(obj) -> set:
@@ -61,8 +64,24 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
 
     monkeypatch.setattr(stocksent.training.loop, "train", train_without_results)
     preset_file = tmp_path / "tuned.json"
-    assert main(["tune", "--data", str(subset_file), "--trials", "2", "--epochs", "1", "--max-examples", "2000",
-                 "--out", str(preset_file)]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "--data",
+                str(subset_file),
+                "--trials",
+                "2",
+                "--epochs",
+                "1",
+                "--max-examples",
+                "2000",
+                "--out",
+                str(preset_file),
+            ]
+        )
+        == 0
+    )
     assert "train --config" in capsys.readouterr().out
     written = json.loads(preset_file.read_text())
     info = written["tune"]
@@ -77,13 +96,30 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
     options = load_config_file(str(preset_file))
     assert options["embed_size"] == 16 and options["lstm_sizes"] == (8,)
     model = tmp_path / "model"
-    assert main(["train", "--config", str(preset_file), "--data", str(subset_file), "--out", str(model),
-                 "--epochs", "1", "--seed", "7"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(preset_file),
+                "--data",
+                str(subset_file),
+                "--out",
+                str(model),
+                "--epochs",
+                "1",
+                "--seed",
+                "7",
+            ]
+        )
+        == 0
+    )
     config = json.loads((model / "config.json").read_text())
     assert config["train"]["lr"] == written["train"]["lr"] and config["train"]["lstm_sizes"] == [8]
     # The final model's test split: no trial trained or validated on any of its messages.
-    test = prepare_splits(read_labelled(subset_file), TextOptions.from_dict(config["text"]),
-                          config["data"]["split_seed"]).test.messages
+    test = prepare_splits(
+        read_labelled(subset_file), TextOptions.from_dict(config["text"]), config["data"]["split_seed"]
+    ).test.messages
     assert len(trial_data) == 4 and len(test) == 250
     for seen in trial_data[1::2]:
         # Copies of test messages go too (the real data repeats some), so at most 2,250 rows remain.
@@ -93,7 +129,8 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
 def test_weak_trials_are_pruned_after_their_first_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(tune_module, "suggest", tiny_space)
     objective = tune_module.make_objective(
-        {"data": str(DATA_PATH), "epochs": 3, "max_examples": 1000, "seed": 1}, tmp_path, ())
+        {"data": str(DATA_PATH), "epochs": 3, "max_examples": 1000, "seed": 1}, tmp_path, ()
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
     study.optimize(objective, n_trials=1)
@@ -118,7 +155,8 @@ def test_text_options_that_reshuffle_the_split_are_not_searched(tmp_path):
     assert tune_module.text_params(with_rockets, base) == ()
     plain = LabelledData(messages, [1] * 40, 0)
     assert tune_module.text_params(plain, base) == tuple(
-        n for n in tune_module.TEXT_PARAMS if n in base.__dataclass_fields__)
+        n for n in tune_module.TEXT_PARAMS if n in base.__dataclass_fields__
+    )
 
 
 def test_tune_user_errors(tmp_path, capsys):

@@ -33,7 +33,18 @@ _PUBLIC = {
     "StocksentError": "stocksent.errors",
 }
 
-__all__ = [*_PUBLIC, "__version__"]
+__all__ = [
+    "ModelConfig",
+    "Prediction",
+    "SentimentModel",
+    "StocksentError",
+    "TrainConfig",
+    "TrainResult",
+    "__version__",
+    "evaluate",
+    "preset",
+    "train",
+]
 
 if TYPE_CHECKING:
     from stocksent.config import ModelConfig, TrainConfig, preset

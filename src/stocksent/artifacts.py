@@ -15,12 +15,18 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from stocksent.atomic import write_bytes, write_json
+from stocksent.config import ModelConfig
 from stocksent.errors import StocksentError
 from stocksent.model import LSTMClassifier
 from stocksent.vocab import Vocabulary
 
 WEIGHTS, CONFIG, VOCAB, METRICS, CURVE = (
-    "model.safetensors", "config.json", "vocab.json", "metrics.json", "learning_curve.png")
+    "model.safetensors",
+    "config.json",
+    "vocab.json",
+    "metrics.json",
+    "learning_curve.png",
+)
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -42,17 +48,6 @@ def read_json(path: Path) -> Any:
         raise StocksentError(f"{path} is corrupted: not valid JSON ({err})") from None
 
 
-def model_hyperparameters(model: LSTMClassifier) -> dict:
-    return {"vocab_size": model.embedding.num_embeddings, "embed_size": model.embedding.embedding_dim,
-            "lstm_sizes": [lstm.hidden_size for lstm in model.lstms],
-            "keep_prob": 1.0 - model.dropout.p, "ngram_buckets": model.ngram_buckets}
-
-
-def build_model(hyper: dict) -> LSTMClassifier:
-    return LSTMClassifier(hyper["vocab_size"], hyper["embed_size"], tuple(hyper["lstm_sizes"]),
-                          hyper["keep_prob"], ngram_buckets=hyper.get("ngram_buckets", 0))
-
-
 def save_weights(directory: Path, model: LSTMClassifier) -> None:
     save_tensors(directory / WEIGHTS, model.state_dict())
 
@@ -61,7 +56,7 @@ def save_model_dir(directory: Path, model: LSTMClassifier, config: dict, vocab: 
     """Weights, config (with the network's shape) and vocabulary; metrics.json is written by training."""
     directory.mkdir(parents=True, exist_ok=True)
     write_json(directory / VOCAB, vocab.to_dict())
-    write_json(directory / CONFIG, {**config, "model": model_hyperparameters(model)})
+    write_json(directory / CONFIG, {**config, "model": model.config.to_dict()})
     save_weights(directory, model)
 
 
@@ -72,16 +67,20 @@ def load_model_dir(directory: str | Path) -> tuple[LSTMClassifier, dict, Vocabul
         raise StocksentError(f"model directory not found: {directory} (train one with: stocksent train --out DIR)")
     for name in (WEIGHTS, CONFIG, VOCAB):
         if not (directory / name).is_file():
-            raise StocksentError(f"model directory {directory} is missing {name}; train again or copy the whole directory")
+            raise StocksentError(
+                f"model directory {directory} is missing {name}; train again or copy the whole directory"
+            )
     config = read_json(directory / CONFIG)
     try:
         vocab = Vocabulary.from_dict(read_json(directory / VOCAB))
-        model = build_model(config["model"])
+        model = LSTMClassifier.from_config(ModelConfig.from_dict(config["model"]))
     except (KeyError, TypeError, ValueError) as err:
         raise StocksentError(f"model directory {directory} has an invalid config.json or vocab.json ({err})") from None
     if len(vocab) != model.embedding.num_embeddings:
-        raise StocksentError(f"model directory {directory}: vocab.json has {len(vocab)} words but the model expects "
-                             f"{model.embedding.num_embeddings}")
+        raise StocksentError(
+            f"model directory {directory}: vocab.json has {len(vocab)} words but the model expects "
+            f"{model.embedding.num_embeddings}"
+        )
     try:
         model.load_state_dict(load_tensors(directory / WEIGHTS))
     except RuntimeError as err:

@@ -7,8 +7,9 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 # Read once at import (reading it means setting it, which is not thread-safe later).
 _UMASK = os.umask(0o022)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -26,8 +26,9 @@ def pad(sequences: Sequence[np.ndarray], index: np.ndarray) -> Batch:
     return Batch(torch.from_numpy(ids), torch.from_numpy(lengths), np.asarray(index))
 
 
-def bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None,
-                   pool_batches: int = 50) -> list[np.ndarray]:
+def bucketed_order(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, pool_batches: int = 50
+) -> list[np.ndarray]:
     """Batches of similar-length messages; every message appears once, the last batch may be short.
 
     With a generator: shuffle, sort by length within pools of `pool_batches` batches (so batches
@@ -47,8 +48,9 @@ def bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def iterate_batches(sequences: Sequence[np.ndarray], batch_size: int,
-                    rng: np.random.Generator | None = None) -> Iterator[Batch]:
+def iterate_batches(
+    sequences: Sequence[np.ndarray], batch_size: int, rng: np.random.Generator | None = None
+) -> Iterator[Batch]:
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     for index in bucketed_order(lengths, batch_size, rng):
         yield pad(sequences, index)

@@ -3,11 +3,85 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network's sizes: what `config.json`'s "model" holds and what a model is rebuilt from.
+
+    >>> ModelConfig(vocab_size=5000).lstm_sizes
+    (128, 64)
+    """
+
+    vocab_size: int
+    embed_size: int = 300
+    lstm_sizes: tuple[int, ...] = (128, 64)
+    keep_prob: float = 0.5
+    ngram_buckets: int = 0
+
+    def validate(self) -> None:
+        """Sizes a model directory (or a caller) may give; a clear error instead of a crash later."""
+        checks = [
+            (_is_int(self.vocab_size) and self.vocab_size >= 2, "vocab_size must be an integer of at least 2"),
+            (
+                _is_int(self.embed_size) and 1 <= self.embed_size <= MAX_WIDTH,
+                f"embed_size must be an integer from 1 to {MAX_WIDTH}",
+            ),
+            (
+                isinstance(self.lstm_sizes, tuple)
+                and 1 <= len(self.lstm_sizes) <= 8
+                and all(_is_int(s) and 1 <= s <= MAX_WIDTH for s in self.lstm_sizes),
+                f"lstm_sizes must be 1 to 8 integers from 1 to {MAX_WIDTH}, e.g. 128,64",
+            ),
+            (_is_number(self.keep_prob) and 0 < self.keep_prob <= 1, "keep_prob must be a number in (0, 1]"),
+            (
+                _is_int(self.ngram_buckets) and 0 <= self.ngram_buckets <= MAX_BUCKETS,
+                f"ngram_buckets must be an integer from 0 (off) to {MAX_BUCKETS}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise StocksentError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "lstm_sizes": list(self.lstm_sizes)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelConfig:
+        """Checked: unknown keys, wrong types and out-of-range sizes raise `StocksentError`."""
+        if not isinstance(data, dict):
+            raise StocksentError("the model's sizes must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise StocksentError(f"unknown model option(s): {', '.join(map(str, unknown))}")
+        if "vocab_size" not in data:
+            raise StocksentError("the model's sizes lack vocab_size")
+        values = dict(data)
+        if isinstance(values.get("lstm_sizes"), list):
+            values["lstm_sizes"] = tuple(values["lstm_sizes"])
+        config = cls(**values)
+        config.validate()
+        return config
+
+
+MAX_WIDTH = 8192  # embedding and LSTM widths: far above any useful size, far below an out-of-memory crash
+MAX_BUCKETS = 2**26
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -44,8 +118,7 @@ class TrainConfig:
 
     @property
     def text_options(self) -> TextOptions:
-        return TextOptions(keep_emoji=self.keep_emoji, keep_cashtags=self.keep_cashtags,
-                           max_tokens=self.max_tokens)
+        return TextOptions(keep_emoji=self.keep_emoji, keep_cashtags=self.keep_cashtags, max_tokens=self.max_tokens)
 
     @property
     def effective_split_seed(self) -> int:
@@ -61,8 +134,10 @@ class TrainConfig:
             (self.optimizer in ("adam", "adadelta"), "--optimizer must be adam or adadelta"),
             (self.loss in ("bce", "mse"), "--loss must be bce or mse"),
             (self.embed_size >= 1, "--embed-size must be at least 1"),
-            (len(self.lstm_sizes) >= 1 and all(s >= 1 for s in self.lstm_sizes),
-             "--lstm-sizes must be positive integers, e.g. 128,64"),
+            (
+                len(self.lstm_sizes) >= 1 and all(s >= 1 for s in self.lstm_sizes),
+                "--lstm-sizes must be positive integers, e.g. 128,64",
+            ),
             (0 < self.keep_prob <= 1, "--keep-prob must be in (0, 1]"),
             (self.patience is None or self.patience >= 1, "--patience must be at least 1"),
             (self.max_examples is None or self.max_examples >= 10, "--max-examples must be at least 10"),
@@ -81,7 +156,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -94,11 +169,24 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The tutorial's exact recipe (its flaws fixed elsewhere: vocabulary, padding, state, last batch).
-    "tutorial": dict(epochs=50, batch_size=256, lr=0.1, lr_decay=1.0, word_dropout=0.0,
-                     optimizer="adadelta", loss="mse",
-                     embed_size=300, lstm_sizes=(128, 64), keep_prob=0.5, patience=None,
-                     min_count=1, keep_emoji=False, keep_cashtags=False, ngram_buckets=0,
-                     linear_blend=False),
+    "tutorial": dict(
+        epochs=50,
+        batch_size=256,
+        lr=0.1,
+        lr_decay=1.0,
+        word_dropout=0.0,
+        optimizer="adadelta",
+        loss="mse",
+        embed_size=300,
+        lstm_sizes=(128, 64),
+        keep_prob=0.5,
+        patience=None,
+        min_count=1,
+        keep_emoji=False,
+        keep_cashtags=False,
+        ngram_buckets=0,
+        linear_blend=False,
+    ),
     "default": {},
 }
 
@@ -113,8 +201,9 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     return config
 
 
-def config_from_sources(preset_name: str | None, config_file: str | None, overrides: dict[str, Any],
-                        resume: bool = False) -> TrainConfig:
+def config_from_sources(
+    preset_name: str | None, config_file: str | None, overrides: dict[str, Any], resume: bool = False
+) -> TrainConfig:
     """The run's options as the CLI gathers them: a preset, then a `--config` file, then flags.
 
     `resume=True` marks the run as a continuation; `training` then checks the options against the

@@ -19,9 +19,10 @@ import re
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,16 +103,14 @@ def _read_text(path: Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise StocksentError(
-                f"{path} looks gzip-compressed but is truncated or corrupt ({exc}); "
-                "download or copy it again"
+                f"{path} looks gzip-compressed but is truncated or corrupt ({exc}); download or copy it again"
             ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise StocksentError(
-            f"{path} is not UTF-8 text (bad byte at line {line}, byte offset {exc.start}); "
-            "re-save the file as UTF-8"
+            f"{path} is not UTF-8 text (bad byte at line {line}, byte offset {exc.start}); re-save the file as UTF-8"
         ) from None
     text = text.removeprefix("\ufeff")
     if not text or text.isspace():
@@ -174,14 +173,10 @@ def _record_from_object(obj: Any, path: Path, where: str) -> Record:
     key = "message" if "message" in obj else "body" if "body" in obj else None
     if key is None:
         keys = ", ".join(sorted(map(str, obj))) or "none"
-        raise StocksentError(
-            f"{path} {where}: object has no 'message' or 'body' field (fields found: {keys})"
-        )
+        raise StocksentError(f"{path} {where}: object has no 'message' or 'body' field (fields found: {keys})")
     message = obj[key]
     if not isinstance(message, str):
-        raise StocksentError(
-            f"{path} {where}: '{key}' must be a string, got {type(message).__name__}"
-        )
+        raise StocksentError(f"{path} {where}: '{key}' must be a string, got {type(message).__name__}")
     return {"message": message, "sentiment": _sentiment_of(obj)}
 
 
@@ -193,9 +188,7 @@ def _records_from_jsonl(text: str, path: Path) -> list[Record]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise StocksentError(
-                f"{path} line {number}: invalid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
+            raise StocksentError(f"{path} line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
         records.append(_record_from_object(obj, path, f"line {number}"))
     return records
 
@@ -220,9 +213,7 @@ def _records_from_json_value(value: Any, path: Path) -> list[Record]:
 
 
 def _json_error(exc: json.JSONDecodeError, path: Path) -> StocksentError:
-    return StocksentError(
-        f"{path} line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})"
-    )
+    return StocksentError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})")
 
 
 def _records_from_json_text(text: str, path: Path) -> list[Record]:
@@ -293,9 +284,7 @@ def _records_from_csv(text: str, path: Path) -> list[Record]:
             records.append({"message": message, "sentiment": sentiment})
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise StocksentError(
-            f"{path} line {start}: malformed CSV ({exc}); check the quotes in that row"
-        ) from None
+        raise StocksentError(f"{path} line {start}: malformed CSV ({exc}); check the quotes in that row") from None
     return records
 
 
@@ -422,9 +411,7 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60) -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StocksentError(
-            f"cannot create cache directory {dest.parent}: {exc.strerror or exc}; {hint}"
-        ) from None
+        raise StocksentError(f"cannot create cache directory {dest.parent}: {exc.strerror or exc}; {hint}") from None
     log.info("downloading %s to %s", url, dest)
     digest = hashlib.sha256()
     try:
@@ -452,15 +439,11 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60) -> Path:
     except StocksentError:
         raise
     except urllib.error.HTTPError as exc:
-        raise StocksentError(
-            f"download failed: {url} answered HTTP {exc.code} {exc.reason}; {hint}"
-        ) from None
+        raise StocksentError(f"download failed: {url} answered HTTP {exc.code} {exc.reason}; {hint}") from None
     except urllib.error.URLError as exc:
         raise StocksentError(f"download failed: cannot reach {url} ({exc.reason}); {hint}") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise StocksentError(
-            f"download failed: {url} ({type(exc).__name__}: {exc}); {hint}"
-        ) from None
+        raise StocksentError(f"download failed: {url} ({type(exc).__name__}: {exc}); {hint}") from None
     return dest
 
 

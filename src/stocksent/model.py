@@ -3,11 +3,13 @@ linear term over the message's words and word pairs. No I/O here."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from stocksent.config import ModelConfig
 
 
 class Dropout(nn.Dropout):
@@ -34,8 +36,9 @@ def ngram_ids(ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, buckets
     return torch.cat([words, pairs.masked_fill(~inside[:, 1:], 0)], 1)
 
 
-def ngram_features(ids: np.ndarray, lengths: np.ndarray, vocab_size: int,
-                   buckets: int) -> tuple[np.ndarray, np.ndarray]:
+def ngram_features(
+    ids: np.ndarray, lengths: np.ndarray, vocab_size: int, buckets: int
+) -> tuple[np.ndarray, np.ndarray]:
     """`ngram_ids` for messages laid end to end (`ids`) with their `lengths`, without padding:
     (message index, feature id) of every word and every adjacent pair of words."""
     owner = np.repeat(np.arange(len(lengths)), lengths)
@@ -57,15 +60,20 @@ class LSTMClassifier(nn.Module):
     LSTM): it remembers the many exact phrases of this data that the LSTM averages away.
     """
 
-    def __init__(self, vocab_size: int, embed_size: int = 300, lstm_sizes: Sequence[int] = (128, 64),
-                 keep_prob: float = 0.5, sparse_embedding: bool = False, ngram_buckets: int = 0):
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int = 300,
+        lstm_sizes: Sequence[int] = (128, 64),
+        keep_prob: float = 0.5,
+        sparse_embedding: bool = False,
+        ngram_buckets: int = 0,
+    ):
         super().__init__()
         # Sparse gradients touch only the rows a batch uses: most of the optimizer's cost otherwise.
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=0, sparse=sparse_embedding)
         sizes = [embed_size, *lstm_sizes]
-        self.lstms = nn.ModuleList(
-            nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(lstm_sizes))
-        )
+        self.lstms = nn.ModuleList(nn.LSTM(sizes[i], sizes[i + 1], batch_first=True) for i in range(len(lstm_sizes)))
         # As the tutorial's DropoutWrapper: dropout on every LSTM layer's output.
         self.dropout = Dropout(1.0 - keep_prob)
         self.output = nn.Linear(sizes[-1], 1)
@@ -73,6 +81,28 @@ class LSTMClassifier(nn.Module):
         if ngram_buckets:
             self.ngrams = nn.Embedding(vocab_size + ngram_buckets, 1, padding_idx=0, sparse=sparse_embedding)
             nn.init.zeros_(self.ngrams.weight)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, sparse_embedding: bool = False) -> LSTMClassifier:
+        return cls(
+            config.vocab_size,
+            config.embed_size,
+            config.lstm_sizes,
+            config.keep_prob,
+            sparse_embedding=sparse_embedding,
+            ngram_buckets=config.ngram_buckets,
+        )
+
+    @property
+    def config(self) -> ModelConfig:
+        """The sizes this network was built with (saved as config.json's "model")."""
+        return ModelConfig(
+            self.embedding.num_embeddings,
+            self.embedding.embedding_dim,
+            tuple(lstm.hidden_size for lstm in self.lstms),
+            1.0 - self.dropout.p,
+            self.ngram_buckets,
+        )
 
     def ngram_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         features = ngram_ids(ids, lengths, self.embedding.num_embeddings, self.ngram_buckets)
@@ -85,8 +115,9 @@ class LSTMClassifier(nn.Module):
         for weight in (self.output.weight, self.output.bias, *([self.ngrams.weight] if self.ngram_buckets else [])):
             weight.mul_(factor)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """ids (batch, time) right-padded, lengths (batch,) -> logits (batch,); `generator` draws the
         dropout masks in training (default: torch's global one).
 
@@ -103,9 +134,14 @@ class LSTMClassifier(nn.Module):
         return logit + self.ngram_logit(ids, lengths) if self.ngram_buckets else logit
 
 
-def predict_proba_sequences(model: LSTMClassifier, sequences: Sequence, batch_size: int = 1024,
-                            device: torch.device | str = "cpu", precision: str = "float32",
-                            plain: bool = False) -> np.ndarray:
+def predict_proba_sequences(
+    model: LSTMClassifier,
+    sequences: Sequence,
+    batch_size: int = 1024,
+    device: torch.device | str = "cpu",
+    precision: str = "float32",
+    plain: bool = False,
+) -> np.ndarray:
     """P(bullish) per encoded message, in input order; batches sorted by length to waste no work.
 
     On the CPU this runs `fastpath.InferenceLSTM`: the same maths in about half the time, agreeing

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence, overload
+from typing import overload
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class SentimentModel:
         self.threshold = float(config.get("threshold", 0.5))
 
     @classmethod
-    def load(cls, directory: str | Path, backend: str = "torch", precision: str = "auto") -> "SentimentModel":
+    def load(cls, directory: str | Path, backend: str = "torch", precision: str = "auto") -> SentimentModel:
         """`precision` of the PyTorch path: float32, bfloat16, or auto: bfloat16 where the CPU does it
         natively (fastpath.resolve_precision) for calls of at least `AUTO_BFLOAT16_MIN` messages, float32
         for smaller ones, where bfloat16's per-product overhead doubles latency (measured: one message

@@ -32,12 +32,14 @@ class Splits:
 
 
 def make_split(messages: list[str], tokens: list[list[str]], labels: list[int], index) -> Split:
-    return Split([messages[i] for i in index], [tokens[i] for i in index],
-                 np.asarray([labels[i] for i in index], dtype=np.float32))
+    return Split(
+        [messages[i] for i in index],
+        [tokens[i] for i in index],
+        np.asarray([labels[i] for i in index], dtype=np.float32),
+    )
 
 
-def prepare_splits(data: LabelledData, options: TextOptions, seed: int,
-                   max_examples: int | None = None) -> Splits:
+def prepare_splits(data: LabelledData, options: TextOptions, seed: int, max_examples: int | None = None) -> Splits:
     """Normalise, drop messages left empty, then the seeded 80/10/10 split of what remains."""
     messages, labels = data.messages, data.labels
     if max_examples is not None:

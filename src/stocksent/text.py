@@ -7,8 +7,8 @@ punctuation removal and cannot collide with user text; they become `<TICKER>` et
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 SPECIAL_TOKENS = ("<TICKER>", "<USER>", "<LINK>", "<PRICE>", "<NUMBER>")
 
@@ -42,6 +42,7 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 def _cashtag(match: re.Match) -> str:
     return f" CASHTAG{_NOT_ALNUM.sub('', match.group()[1:])} "
 
+
 # Non-ASCII letters vanish inside their word (café -> caf); punctuation separates words.
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _NON_ASCII_KEEP_EMOJI = re.compile(f"[^\\x00-\\x7f{_EMOJI_RANGES}]+")
@@ -63,7 +64,7 @@ class TextOptions:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TextOptions":
+    def from_dict(cls, data: dict) -> TextOptions:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -127,8 +128,10 @@ def normalise_many(messages: Sequence[str], options: TextOptions = TextOptions()
     if len(messages) < 2:
         return [normalise(m, options) for m in messages]
     cap = options.max_tokens
-    return [tokens if len(tokens) <= cap else tokens[:cap]
-            for tokens in map(str.split, _normalised_parts(messages, options))]
+    return [
+        tokens if len(tokens) <= cap else tokens[:cap]
+        for tokens in map(str.split, _normalised_parts(messages, options))
+    ]
 
 
 def normalise_flat(messages: Sequence[str], options: TextOptions = TextOptions()) -> tuple[list[str], list[int]]:
@@ -143,6 +146,5 @@ def normalise_flat(messages: Sequence[str], options: TextOptions = TextOptions()
     lengths = list(map(len, map(str.split, parts)))
     cap = options.max_tokens
     if max(lengths) > cap:
-        return ([token for part in parts for token in part.split()[:cap]],
-                [min(length, cap) for length in lengths])
+        return ([token for part in parts for token in part.split()[:cap]], [min(length, cap) for length in lengths])
     return _SEPARATOR.join(parts).split(), lengths

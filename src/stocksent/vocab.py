@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class Vocabulary:
         self.ticker_id = self.index.get(TICKER, 1)
 
     @classmethod
-    def build(cls, token_lists: Iterable[Sequence[str]], min_count: int = 1) -> "Vocabulary":
+    def build(cls, token_lists: Iterable[Sequence[str]], min_count: int = 1) -> Vocabulary:
         """Most frequent first, ties by first appearance, so the ids are deterministic."""
         counts = Counter(word for tokens in token_lists for word in tokens)
         kept = [w for w, c in counts.most_common() if c >= min_count and w not in (PAD, UNK, TICKER)]
@@ -48,5 +48,5 @@ class Vocabulary:
         return {"words": self.words}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Vocabulary":
+    def from_dict(cls, data: dict) -> Vocabulary:
         return cls(data["words"])

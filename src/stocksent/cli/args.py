@@ -64,6 +64,8 @@ def format_metrics(m: dict, prefix: str = "test ") -> str:
     """Two lines: the headline metrics and the confusion matrix (train, evaluate and baseline print these)."""
     (tn, fp), (fn, tp) = m["confusion"]
     auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
-    return (f"{prefix}n={m['n']}  accuracy {m['accuracy']:.4f}  precision {m['precision']:.4f}  "
-            f"recall {m['recall']:.4f}  f1 {m['f1']:.4f}  roc_auc {auc}  "
-            f"(majority {m['majority_accuracy']:.4f})\nconfusion [[tn fp] [fn tp]] = [[{tn} {fp}] [{fn} {tp}]]")
+    return (
+        f"{prefix}n={m['n']}  accuracy {m['accuracy']:.4f}  precision {m['precision']:.4f}  "
+        f"recall {m['recall']:.4f}  f1 {m['f1']:.4f}  roc_auc {auc}  "
+        f"(majority {m['majority_accuracy']:.4f})\nconfusion [[tn fp] [fn tp]] = [[{tn} {fp}] [{fn} {tp}]]"
+    )

@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     metrics = run_baseline(args.data, args.out, args.seed, args.max_examples, args.preset)
     chosen = metrics["validation"]["chosen"]
     print(f"baseline: {Path(args.out) / METRICS}")
-    print(f"chosen on validation: C={chosen['C']:g} min_df={chosen['min_df']}  "
-          f"(val accuracy {metrics['validation']['accuracy']:.4f}, {metrics['seconds_total']:.0f} s)")
+    print(
+        f"chosen on validation: C={chosen['C']:g} min_df={chosen['min_df']}  "
+        f"(val accuracy {metrics['validation']['accuracy']:.4f}, {metrics['seconds_total']:.0f} s)"
+    )
     print(format_metrics(metrics["test"]))
     return 0

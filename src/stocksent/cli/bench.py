@@ -14,8 +14,11 @@ def register(sub) -> None:
     p.add_argument("--data", help="labelled dataset (default: $STOCKSENT_DATA, cache or download)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--quick", action="store_true",
-                   help="training timed on 20 batches and extrapolated; a model trained on those batches")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="training timed on 20 batches and extrapolated; a model trained on those batches",
+    )
     p.add_argument("--model", help="predict with this model directory instead of one trained by the bench")
     p.add_argument("--max-examples", type=positive_int, help="use only the first N messages of the data")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")

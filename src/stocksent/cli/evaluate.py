@@ -12,8 +12,9 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a trained model on labelled data")
     p.add_argument("--model", required=True, help="model directory written by train")
     p.add_argument("--data", help="labelled file (default: the training file)")
-    p.add_argument("--split", choices=["test", "all"],
-                   help="test: the recorded test split (training file only); all: every row")
+    p.add_argument(
+        "--split", choices=["test", "all"], help="test: the recorded test split (training file only); all: every row"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 

@@ -16,6 +16,8 @@ def run(args: argparse.Namespace) -> int:
     from stocksent.inference.onnx import OUTPUT, export_model_dir
 
     path = export_model_dir(args.model, args.onnx)
-    print(f"wrote {path} (inputs: ids int64 (batch, time) right-padded with 0, lengths int64 (batch,); "
-          f"output: {OUTPUT} float32 (batch,))")
+    print(
+        f"wrote {path} (inputs: ids int64 (batch, time) right-padded with 0, lengths int64 (batch,); "
+        f"output: {OUTPUT} float32 (batch,))"
+    )
     return 0

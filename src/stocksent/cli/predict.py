@@ -17,8 +17,11 @@ def register(sub) -> None:
     p.add_argument("--output", help="write results here (CSV if it ends in .csv, else JSON Lines)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--backend", default="torch", help="torch (default) or onnx")
-    p.add_argument("--precision", default="auto",
-                   help="auto (default: bfloat16 where the CPU has it natively), float32 or bfloat16")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        help="auto (default: bfloat16 where the CPU has it natively), float32 or bfloat16",
+    )
     p.set_defaults(handler=run)
 
 

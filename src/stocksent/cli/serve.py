@@ -14,9 +14,13 @@ def register(sub) -> None:
     p.add_argument("--port", type=port_number, default=8000, help="default 8000 (0: any free port)")
     p.add_argument("--workers", type=positive_int, default=1, help="processes, each with its own copy of the model")
     p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="scoring engine (default torch)")
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="scoring threads per worker, each with one torch thread "
-                        "(default 1: the fastest on 2 cores, as the GIL is shared)")
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="scoring threads per worker, each with one torch thread "
+        "(default 1: the fastest on 2 cores, as the GIL is shared)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
     p.set_defaults(handler=run)
 

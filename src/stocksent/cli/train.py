@@ -7,9 +7,28 @@ import argparse
 from stocksent.cli.args import finite_float, format_metrics, int_list, non_negative_int, positive_int
 
 # Flags whose value is a training option of the same name (dest); None means "not given".
-OPTION_FLAGS = ["data", "out", "epochs", "batch_size", "lr", "lr_decay", "word_dropout", "optimizer", "loss",
-                "embed_size", "lstm_sizes", "keep_prob", "ngram_buckets", "ngram_lr", "linear_blend", "seed",
-                "patience", "max_examples", "device", "num_threads"]
+OPTION_FLAGS = [
+    "data",
+    "out",
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "word_dropout",
+    "optimizer",
+    "loss",
+    "embed_size",
+    "lstm_sizes",
+    "keep_prob",
+    "ngram_buckets",
+    "ngram_lr",
+    "linear_blend",
+    "seed",
+    "patience",
+    "max_examples",
+    "device",
+    "num_threads",
+]
 
 
 def register(sub) -> None:
@@ -28,19 +47,30 @@ def register(sub) -> None:
     p.add_argument("--embed-size", type=positive_int)
     p.add_argument("--lstm-sizes", type=int_list, metavar="128,64")
     p.add_argument("--keep-prob", type=finite_float)
-    p.add_argument("--ngram-buckets", type=non_negative_int, metavar="N",
-                   help="hashed word pairs of the linear n-gram term (0: the LSTM alone)")
+    p.add_argument(
+        "--ngram-buckets",
+        type=non_negative_int,
+        metavar="N",
+        help="hashed word pairs of the linear n-gram term (0: the LSTM alone)",
+    )
     p.add_argument("--ngram-lr", type=finite_float, help="learning rate of the n-gram weights")
-    p.add_argument("--linear-blend", action=argparse.BooleanOptionalAction, default=None,
-                   help="after training, blend a logistic regression over the same n-grams into the model, "
-                        "weighted on validation (default: on where there is an n-gram term)")
+    p.add_argument(
+        "--linear-blend",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after training, blend a logistic regression over the same n-grams into the model, "
+        "weighted on validation (default: on where there is an n-gram term)",
+    )
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--patience", type=positive_int)
     p.add_argument("--max-examples", type=positive_int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=positive_int, dest="num_threads", help="torch CPU threads")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run in --out (re-run the same command with --resume added)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in --out (re-run the same command with --resume added)",
+    )
     p.set_defaults(handler=run)
 
 

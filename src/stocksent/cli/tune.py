@@ -23,11 +23,14 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from stocksent.tools.tune import tune
 
-    result = tune(args.data, args.trials, args.timeout, args.out, args.epochs, args.max_examples, args.seed,
-                  args.num_threads)
+    result = tune(
+        args.data, args.trials, args.timeout, args.out, args.epochs, args.max_examples, args.seed, args.num_threads
+    )
     info = result["tune"]
     print(f"preset: {result['path']}  (train with: stocksent train --config {result['path']})")
-    print(f"best trial {info['best_trial']}: val accuracy {info['best_val_accuracy']:.4f}  "
-          f"({info['completed']} completed, {info['pruned']} pruned, {info['seconds_total']:.0f} s)")
+    print(
+        f"best trial {info['best_trial']}: val accuracy {info['best_val_accuracy']:.4f}  "
+        f"({info['completed']} completed, {info['pruned']} pruned, {info['seconds_total']:.0f} s)"
+    )
     print(" ".join(f"{k}={v}" for k, v in result["train"].items()))
     return 0

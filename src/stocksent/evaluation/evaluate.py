@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from stocksent.sentiment import SentimentModel
 
 
-def evaluate(model: "SentimentModel", data_path: str | Path | None = None, split: str | None = None) -> dict:
+def evaluate(model: SentimentModel, data_path: str | Path | None = None, split: str | None = None) -> dict:
     """Metrics dict as `evaluate --json` prints it.
 
     `split="test"` rebuilds the test split recorded at training, which is only meaningful on the very
@@ -37,8 +37,10 @@ def evaluate(model: "SentimentModel", data_path: str | Path | None = None, split
     data = read_labelled(data_path)
     if split == "test":
         if not is_training_file:
-            raise StocksentError(f"--split test needs the file the model was trained on; {data_path} differs "
-                                 "(its sha256 does not match): use --split all")
+            raise StocksentError(
+                f"--split test needs the file the model was trained on; {data_path} differs "
+                "(its sha256 does not match): use --split all"
+            )
         splits = prepare_splits(data, model.text_options, recorded["split_seed"], recorded.get("max_examples"))
         messages, labels = splits.test.messages, splits.test.labels
     else:

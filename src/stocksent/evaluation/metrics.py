@@ -11,7 +11,8 @@ def classification_metrics(labels: np.ndarray, p_bullish: np.ndarray, threshold:
     p_bullish = np.asarray(p_bullish, dtype=np.float64)
     predicted = (p_bullish >= threshold).astype(int)
     precision, recall, f1, _ = precision_recall_fscore_support(
-        labels, predicted, average="binary", pos_label=1, zero_division=0)
+        labels, predicted, average="binary", pos_label=1, zero_division=0
+    )
     both_classes = len(np.unique(labels)) == 2
     majority = max(labels.mean(), 1 - labels.mean()) if len(labels) else 0.0
     return {

@@ -19,9 +19,14 @@ from stocksent.errors import StocksentError
 
 TUTORIAL_ACCURACY = 0.717  # the O'Reilly tutorial's LSTM on its own split of this dataset
 N_WORST = 20
-SECTIONS = (("metrics", "Test metrics"), ("learning-curves", "Learning curves"),
-            ("confusion", "Confusion matrix"), ("calibration", "Calibration"), ("roc", "ROC curve"),
-            ("errors", f"The {N_WORST} test messages the model gets most wrong"))
+SECTIONS = (
+    ("metrics", "Test metrics"),
+    ("learning-curves", "Learning curves"),
+    ("confusion", "Confusion matrix"),
+    ("calibration", "Calibration"),
+    ("roc", "ROC curve"),
+    ("errors", f"The {N_WORST} test messages the model gets most wrong"),
+)
 
 
 @dataclass
@@ -34,21 +39,24 @@ class TestPredictions:
 
 def test_predictions(model, data_path: str | Path | None = None) -> TestPredictions:
     """P(bullish) for the model's own test split, rebuilt from the recorded file, seed and options."""
-    from stocksent.tools.baseline import splits_sha256
     from stocksent.data import read_labelled, sha256_file
     from stocksent.splits import prepare_splits
+    from stocksent.tools.baseline import splits_sha256
 
     recorded = model.config.get("data", {})
     path = Path(data_path or recorded.get("path", ""))
     if not str(path) or not path.is_file():
         raise StocksentError(f"training data not found: {path or '(none recorded)'}; pass --data PATH")
     if sha256_file(path) != recorded.get("sha256"):
-        raise StocksentError(f"{path} is not the file the model was trained on (sha256 differs); "
-                             "pass --data with that file")
-    splits = prepare_splits(read_labelled(path), model.text_options, recorded["split_seed"],
-                            recorded.get("max_examples"))
-    return TestPredictions(splits.test.messages, splits.test.labels,
-                           model.predict_proba(splits.test.messages), splits_sha256(splits))
+        raise StocksentError(
+            f"{path} is not the file the model was trained on (sha256 differs); pass --data with that file"
+        )
+    splits = prepare_splits(
+        read_labelled(path), model.text_options, recorded["split_seed"], recorded.get("max_examples")
+    )
+    return TestPredictions(
+        splits.test.messages, splits.test.labels, model.predict_proba(splits.test.messages), splits_sha256(splits)
+    )
 
 
 def read_metrics(directory: str | Path, what: str) -> dict:
@@ -72,16 +80,29 @@ def confusion_png(confusion: list[list[int]]) -> bytes:
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     ax.imshow(counts, cmap="Blues")
     for (i, j), n in np.ndenumerate(counts):
-        ax.text(j, i, f"{n}\n{n / max(counts.sum(), 1):.1%}", ha="center", va="center",
-                color="white" if n > counts.max() / 2 else "black")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["bearish", "bullish"], yticklabels=["bearish", "bullish"],
-           xlabel="predicted", ylabel="true", title="Confusion matrix (test)")
+        ax.text(
+            j,
+            i,
+            f"{n}\n{n / max(counts.sum(), 1):.1%}",
+            ha="center",
+            va="center",
+            color="white" if n > counts.max() / 2 else "black",
+        )
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["bearish", "bullish"],
+        yticklabels=["bearish", "bullish"],
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix (test)",
+    )
     return figure_png(fig)
 
 
 def reliability_png(labels: np.ndarray, p: np.ndarray, ece: float) -> bytes:
-    from stocksent.training.calibration import reliability_bins
     from stocksent.evaluation.plots import figure_png, plt
+    from stocksent.training.calibration import reliability_bins
 
     bins = reliability_bins(labels, p)
     used = bins["count"] > 0
@@ -119,8 +140,10 @@ def fmt(value) -> str:
 def metrics_table(rows: list[tuple[str, dict]]) -> str:
     keys = ("accuracy", "precision", "recall", "f1", "roc_auc", "n")
     head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in keys)
-    body = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{fmt(m.get(k))}</td>" for k in keys)
-                   + "</tr>" for name, m in rows)
+    body = "".join(
+        f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{fmt(m.get(k))}</td>" for k in keys) + "</tr>"
+        for name, m in rows
+    )
     return f'<table class="metrics"><tr><th>model</th>{head}</tr>{body}</table>'
 
 
@@ -130,9 +153,11 @@ def baseline_check(baseline: dict, config: dict, preds: TestPredictions) -> str 
     if recorded is None:
         return "the baseline's metrics.json records no split fingerprint, so its split cannot be checked"
     if recorded != preds.split_sha256["test"]:
-        return (f"the baseline was tested on different messages (data {baseline.get('data', {}).get('path')}, "
-                f"split seed {baseline.get('data', {}).get('split_seed')}; the model's: "
-                f"{config['data'].get('path')}, split seed {config['data'].get('split_seed')})")
+        return (
+            f"the baseline was tested on different messages (data {baseline.get('data', {}).get('path')}, "
+            f"split seed {baseline.get('data', {}).get('split_seed')}; the model's: "
+            f"{config['data'].get('path')}, split seed {config['data'].get('split_seed')})"
+        )
     return None
 
 
@@ -143,10 +168,14 @@ def worst_table(preds: TestPredictions, threshold: float) -> str:
     for rank, i in enumerate(order, start=1):
         truth = "bullish" if preds.labels[i] >= 0.5 else "bearish"
         said = "bullish" if preds.p_bullish[i] >= threshold else "bearish"
-        rows.append(f"<tr><td>{rank}</td><td>{truth}</td><td>{said}</td><td>{preds.p_bullish[i]:.3f}</td>"
-                    f"<td class=msg>{html.escape(preds.messages[i])}</td></tr>")
-    return ('<table class="errors"><tr><th>#</th><th>true</th><th>predicted</th><th>P(bullish)</th>'
-            f"<th class=msg>message</th></tr>{''.join(rows)}</table>")
+        rows.append(
+            f"<tr><td>{rank}</td><td>{truth}</td><td>{said}</td><td>{preds.p_bullish[i]:.3f}</td>"
+            f"<td class=msg>{html.escape(preds.messages[i])}</td></tr>"
+        )
+    return (
+        '<table class="errors"><tr><th>#</th><th>true</th><th>predicted</th><th>P(bullish)</th>'
+        f"<th class=msg>message</th></tr>{''.join(rows)}</table>"
+    )
 
 
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -155,13 +184,14 @@ td.msg,th.msg{text-align:left;max-width:640px;word-break:break-word}.warn{backgr
 img{max-width:100%}.meta td,.meta th{text-align:left}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"""
 
 
-def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
-                 data_path: str | Path | None = None) -> str:
+def build_report(
+    model_dir: str | Path, baseline_dir: str | Path | None = None, data_path: str | Path | None = None
+) -> str:
     """The report as an HTML string."""
-    from stocksent.training.calibration import expected_calibration_error
     from stocksent.evaluation.metrics import classification_metrics
     from stocksent.evaluation.plots import learning_curve_png
     from stocksent.sentiment import SentimentModel
+    from stocksent.training.calibration import expected_calibration_error
 
     model = SentimentModel.load(model_dir, precision="float32")  # the numbers of metrics.json
     metrics = read_metrics(model_dir, f"model directory {model_dir}")
@@ -172,14 +202,18 @@ def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
     rows = [(f"LSTM ({Path(model_dir).name})", test)]
     notes = []
     if abs(test["accuracy"] - metrics.get("test", {}).get("accuracy", test["accuracy"])) > 1e-9:
-        notes.append(f"recomputed test accuracy {test['accuracy']:.4f} differs from the recorded "
-                     f"{metrics['test']['accuracy']:.4f} (the threshold or the weights changed after training)")
+        notes.append(
+            f"recomputed test accuracy {test['accuracy']:.4f} differs from the recorded "
+            f"{metrics['test']['accuracy']:.4f} (the threshold or the weights changed after training)"
+        )
     blend = metrics.get("blend")
     if blend:
-        notes.append(f"blend: validation accuracy {blend['val_accuracy_model']:.4f} (network) and "
-                     f"{blend['val_accuracy_linear']:.4f} (logistic regression over its n-grams, C={blend['c']:g}) "
-                     f"-> {blend['val_accuracy_blend']:.4f} blended (weights {blend['network_weight']:.2f} and "
-                     f"{blend['linear_weight']:.2f}, fitted on validation)")
+        notes.append(
+            f"blend: validation accuracy {blend['val_accuracy_model']:.4f} (network) and "
+            f"{blend['val_accuracy_linear']:.4f} (logistic regression over its n-grams, C={blend['c']:g}) "
+            f"-> {blend['val_accuracy_blend']:.4f} blended (weights {blend['network_weight']:.2f} and "
+            f"{blend['linear_weight']:.2f}, fitted on validation)"
+        )
     if baseline_dir is not None:
         baseline = read_metrics(baseline_dir, f"baseline {baseline_dir}")
         if "test" not in baseline:
@@ -190,25 +224,40 @@ def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
         rows.append((f"TF-IDF + logistic regression ({Path(baseline_dir).name})", baseline["test"]))
         chosen = baseline.get("validation", {})
         if chosen:
-            notes.append(f"baseline: {', '.join(f'{k}={v}' for k, v in chosen.get('chosen', {}).items())} chosen on "
-                         f"the validation split (val accuracy {chosen.get('accuracy', float('nan')):.4f})")
-    rows.append((f"majority class ({'bullish' if majority_label else 'bearish'})",
-                 classification_metrics(preds.labels, np.full(len(preds.labels), majority_label))))
+            notes.append(
+                f"baseline: {', '.join(f'{k}={v}' for k, v in chosen.get('chosen', {}).items())} chosen on "
+                f"the validation split (val accuracy {chosen.get('accuracy', float('nan')):.4f})"
+            )
+    rows.append(
+        (
+            f"majority class ({'bullish' if majority_label else 'bearish'})",
+            classification_metrics(preds.labels, np.full(len(preds.labels), majority_label)),
+        )
+    )
     rows.append(("tutorial LSTM (its own split, as published)", {"accuracy": TUTORIAL_ACCURACY}))
     ece = expected_calibration_error(preds.labels, preds.p_bullish)
     history = metrics.get("history", [])
 
     data = config.get("data", {})
-    meta = {"model": str(model_dir), "created": config.get("created"), "preset": config.get("train", {}).get("preset"),
-            "data": f"{data.get('path')} (sha256 {str(data.get('sha256'))[:12]}…)",
-            "split seed": data.get("split_seed"), "split": json.dumps(data.get("split")),
-            "threshold": model.threshold, "temperature": config.get("temperature", 1.0),
-            "best epoch": metrics.get("best_epoch")}
+    meta = {
+        "model": str(model_dir),
+        "created": config.get("created"),
+        "preset": config.get("train", {}).get("preset"),
+        "data": f"{data.get('path')} (sha256 {str(data.get('sha256'))[:12]}…)",
+        "split seed": data.get("split_seed"),
+        "split": json.dumps(data.get("split")),
+        "threshold": model.threshold,
+        "temperature": config.get("temperature", 1.0),
+        "best epoch": metrics.get("best_epoch"),
+    }
     sections = {
-        "metrics": metrics_table(rows) + "".join(
+        "metrics": metrics_table(rows)
+        + "".join(
             f'<p class="{"warn" if "not comparable" in n or "differs" in n else "note"}">{html.escape(n)}</p>'
-            for n in notes),
-        "learning-curves": png(learning_curve_png(history), "learning curves") if history
+            for n in notes
+        ),
+        "learning-curves": png(learning_curve_png(history), "learning curves")
+        if history
         else "<p>no training history recorded</p>",
         "confusion": png(confusion_png(test["confusion"]), "confusion matrix"),
         "calibration": f"<p>Expected calibration error (10 equal-width bins of P(bullish)): <b>ECE = {ece:.4f}</b></p>"
@@ -218,14 +267,20 @@ def build_report(model_dir: str | Path, baseline_dir: str | Path | None = None,
     }
     meta_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in meta.items())
     body = "".join(f'<section id="{sid}"><h2>{title}</h2>{sections[sid]}</section>' for sid, title in SECTIONS)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>stocksent report: '
-            f"{html.escape(Path(model_dir).name)}</title><style>{STYLE}</style></head><body>"
-            f'<h1>stocksent model report</h1><section id="summary"><table class="meta">{meta_rows}</table>'
-            f"</section>{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>stocksent report: '
+        f"{html.escape(Path(model_dir).name)}</title><style>{STYLE}</style></head><body>"
+        f'<h1>stocksent model report</h1><section id="summary"><table class="meta">{meta_rows}</table>'
+        f"</section>{body}</body></html>\n"
+    )
 
 
-def write_report(model_dir: str | Path, baseline_dir: str | Path | None = None, out: str | Path | None = None,
-                 data_path: str | Path | None = None) -> Path:
+def write_report(
+    model_dir: str | Path,
+    baseline_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    data_path: str | Path | None = None,
+) -> Path:
     from stocksent.atomic import atomic_open
 
     page = build_report(model_dir, baseline_dir, data_path)

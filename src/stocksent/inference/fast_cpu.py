@@ -15,13 +15,13 @@ What makes it fast (each measured; see the README's performance section):
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
-from stocksent.model import ngram_features, ngram_scale
 from stocksent.inference.workers import worker_pool
+from stocksent.model import ngram_features, ngram_scale
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -39,7 +39,7 @@ def cpu_flags() -> set[str]:
 
 
 def resolve_precision(precision: str) -> str:
-    """"auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX): on the dev box
+    """ "auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX): on the dev box
     38,399 vs 29,966 msgs/s with test accuracy 0.01 points apart (README; tests/test_fastpath.py
     bounds the gap); float32 elsewhere, where emulated bfloat16 would be slower."""
     if precision != "auto":
@@ -61,7 +61,7 @@ class InferenceLSTM:
         with torch.no_grad():
             for k, lstm in enumerate(model.lstms):
                 scale = torch.ones(4 * lstm.hidden_size)
-                scale[2 * lstm.hidden_size: 3 * lstm.hidden_size] = 2.0  # the cell gate: tanh via sigmoid
+                scale[2 * lstm.hidden_size : 3 * lstm.hidden_size] = 2.0  # the cell gate: tanh via sigmoid
                 w_ih, w_hh = lstm.weight_ih_l0.detach().cpu().float(), lstm.weight_hh_l0.detach().cpu().float()
                 bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().cpu().float()
                 if k == 0:
@@ -75,8 +75,9 @@ class InferenceLSTM:
             self.w_out = (-model.output.weight.detach().cpu().float().t()).contiguous()  # (H_last, 1)
             self.b_out = model.output.bias.detach().cpu().float().clone()
             self.ngram_buckets = model.ngram_buckets
-            self.ngram_weights = (model.ngrams.weight.detach().cpu().float().numpy().ravel().copy()
-                                  if model.ngram_buckets else None)
+            self.ngram_weights = (
+                model.ngrams.weight.detach().cpu().float().numpy().ravel().copy() if model.ngram_buckets else None
+            )
         self.vocab_size = self.w_in[0].shape[0]
 
     # ------------------------------------------------------------------ the network
@@ -93,14 +94,14 @@ class InferenceLSTM:
         for t, n in enumerate(sizes):
             lo = offsets[t]
             if k == 0:
-                g = torch.index_select(table, 0, x[lo: lo + n], out=gates[:n])
+                g = torch.index_select(table, 0, x[lo : lo + n], out=gates[:n])
             elif dtype != torch.float32:
-                g = gates[:n].copy_(gates_in[lo: lo + n])
+                g = gates[:n].copy_(gates_in[lo : lo + n])
             else:
-                g = gates_in[lo: lo + n]
+                g = gates_in[lo : lo + n]
             if t:
                 prev = offsets[t - 1]
-                h = out[prev: prev + n]
+                h = out[prev : prev + n]
                 if dtype == torch.float32:
                     g.addmm_(h, w_rec)
                 else:  # bfloat16 in, bfloat16 out (no float32-output product on the CPU), added in float32
@@ -112,7 +113,7 @@ class InferenceLSTM:
                 c.mul_(f).addcmul_(i, c_in, value=4.0).sub_(i, alpha=2.0)
             else:
                 torch.mul(i, c_in, out=c).mul_(4.0).sub_(i, alpha=2.0)
-            torch.addcmul(o, o, torch.sigmoid(c, out=tanh_c[:n]), value=-2.0, out=out[lo: lo + n])
+            torch.addcmul(o, o, torch.sigmoid(c, out=tanh_c[:n]), value=-2.0, out=out[lo : lo + n])
         return out
 
     def logits_packed(self, ids: torch.Tensor, sizes: list[int], lengths: np.ndarray) -> torch.Tensor:
@@ -151,7 +152,7 @@ class InferenceLSTM:
         order = np.argsort(lengths, kind="stable")
         with torch.inference_mode():
             for lo in range(0, len(order), batch_size):
-                rows = order[lo: lo + batch_size][::-1]  # longest first
+                rows = order[lo : lo + batch_size][::-1]  # longest first
                 batch_ids, sizes = pack(ids, starts[rows], lengths[rows])
                 logits = self.logits_packed(torch.from_numpy(batch_ids), sizes, lengths[rows])
                 if ngram is not None:
@@ -184,8 +185,9 @@ def fast_path_for(model, precision: str = "float32") -> InferenceLSTM:
     return cache[precision][1]
 
 
-def predict_texts(fast: InferenceLSTM, encode_flat: Callable, texts: Sequence[str], batch_size: int = 1024,
-                  threads: int | None = None) -> np.ndarray:
+def predict_texts(
+    fast: InferenceLSTM, encode_flat: Callable, texts: Sequence[str], batch_size: int = 1024, threads: int | None = None
+) -> np.ndarray:
     """P(bullish) for raw texts: text to ids and the network, in chunks spread over `threads` threads
     (default: torch's intra-op thread count). The network releases the GIL inside every operation, so
     the threads' networks run side by side; text work holds the GIL, so it runs one thread at a time."""

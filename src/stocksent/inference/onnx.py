@@ -16,8 +16,8 @@ import inspect
 import io
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -70,10 +70,16 @@ def onnx_bytes(network: LSTMClassifier, weights_sha: str = "") -> bytes:
             warnings.simplefilter("ignore")
             # Older torch has only this exporter and no `dynamo` switch.
             legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-            torch.onnx.export(_WithSigmoid(network), (ids, lengths), buffer, **legacy,
-                              input_names=list(INPUTS), output_names=[OUTPUT], opset_version=OPSET,
-                              dynamic_axes={"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
-                                            OUTPUT: {0: "batch"}})
+            torch.onnx.export(
+                _WithSigmoid(network),
+                (ids, lengths),
+                buffer,
+                **legacy,
+                input_names=list(INPUTS),
+                output_names=[OUTPUT],
+                opset_version=OPSET,
+                dynamic_axes={"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, OUTPUT: {0: "batch"}},
+            )
     finally:
         network.train(was_training)
     proto = onnx.load_from_string(buffer.getvalue())
@@ -108,12 +114,14 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for bad files
-            raise StocksentError(f"cannot load ONNX model {'(in memory)' if isinstance(model, bytes) else model}: "
-                                 f"{str(err).splitlines()[0]}; export it again with stocksent export") from None
+            raise StocksentError(
+                f"cannot load ONNX model {'(in memory)' if isinstance(model, bytes) else model}: "
+                f"{str(err).splitlines()[0]}; export it again with stocksent export"
+            ) from None
         self.weights_sha = self.session.get_modelmeta().custom_metadata_map.get(WEIGHTS_SHA_KEY, "")
 
     @classmethod
-    def for_model_dir(cls, directory: str | Path, network: LSTMClassifier | None = None) -> "OnnxBackend":
+    def for_model_dir(cls, directory: str | Path, network: LSTMClassifier | None = None) -> OnnxBackend:
         """DIR/model.onnx, (re-)exported first when it is missing or was made from other weights."""
         directory = Path(directory)
         path, sha = directory / ONNX_FILE, weights_sha256(directory)
@@ -131,8 +139,7 @@ class OnnxBackend:
         try:
             write_bytes(path, data)
         except OSError as err:  # a read-only model directory still works, just without the cache
-            print(f"stocksent: could not save {path} ({err.strerror}); using the ONNX model in memory",
-                  file=sys.stderr)
+            print(f"stocksent: could not save {path} ({err.strerror}); using the ONNX model in memory", file=sys.stderr)
         return cls(data)
 
     def predict_proba_sequences(self, sequences: Sequence[np.ndarray], batch_size: int = 1024) -> np.ndarray:

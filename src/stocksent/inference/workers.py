@@ -32,8 +32,7 @@ def worker_pool(threads: int) -> ThreadPoolExecutor:
         pool = _POOLS.get(threads)
         if pool is None:
             before = torch.get_num_threads()
-            pool = ThreadPoolExecutor(threads, thread_name_prefix="stocksent-worker",
-                                      initializer=_one_intra_op_thread)
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="stocksent-worker", initializer=_one_intra_op_thread)
             started = threading.Barrier(threads)
             list(pool.map(lambda _: started.wait(), range(threads)))  # every thread initialised now
             torch.set_num_threads(before)  # the workers' set_num_threads also moved the process default

@@ -22,25 +22,33 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from stocksent.serving.microbatch import MicroBatcher
 from stocksent.sentiment import LABEL_NAMES, SentimentModel
 from stocksent.serving.limits import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
+from stocksent.serving.microbatch import MicroBatcher
 
 log = logging.getLogger("stocksent.serving.server")
-STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-                "style.css": "text/css; charset=utf-8"}
+STATIC_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
 # Swagger UI for /docs, served from the swagger-ui-bundle package: no CDN (ReDoc has no such package: off).
 # Its Swagger UI 4 reads OpenAPI 3.0 only, so /docs gets a 3.0 copy of the spec (see openapi_30).
-SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8",
-                 "favicon-32x32.png": "image/png"}
+SWAGGER_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
 EXPECTED = 'send a JSON object {"messages": ["...", ...]}'
 
 
 class PredictRequest(BaseModel):
     """For the OpenAPI docs only: the body is parsed by `parse_messages`."""
 
-    messages: list[str] = Field(description=f"at most {MAX_MESSAGES} messages, each at most {MAX_CHARS} characters",
-                                examples=[["$SPY breaking out, loading calls", "$SPY going to crash, buying puts"]])
+    messages: list[str] = Field(
+        description=f"at most {MAX_MESSAGES} messages, each at most {MAX_CHARS} characters",
+        examples=[["$SPY breaking out, loading calls", "$SPY going to crash, buying puts"]],
+    )
 
 
 class PredictionOut(BaseModel):
@@ -93,16 +101,23 @@ def parse_messages(body: bytes) -> list[str]:
     if not isinstance(messages, list):
         raise ApiError(422, "invalid_request", f"messages must be a list of strings, got {json_type(messages)}")
     if len(messages) > MAX_MESSAGES:
-        raise ApiError(413, "too_many_messages", f"at most {MAX_MESSAGES} messages per request, got "
-                                                 f"{len(messages)}: split them over several requests",
-                       limit=MAX_MESSAGES)
+        raise ApiError(
+            413,
+            "too_many_messages",
+            f"at most {MAX_MESSAGES} messages per request, got {len(messages)}: split them over several requests",
+            limit=MAX_MESSAGES,
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, str):
-            raise ApiError(422, "invalid_request", f"messages[{i}] must be a string, got {json_type(message)}",
-                           index=i)
+            raise ApiError(422, "invalid_request", f"messages[{i}] must be a string, got {json_type(message)}", index=i)
         if len(message) > MAX_CHARS:
-            raise ApiError(413, "message_too_long", f"messages[{i}] has {len(message)} characters; at most "
-                                                    f"{MAX_CHARS} characters per message", limit=MAX_CHARS, index=i)
+            raise ApiError(
+                413,
+                "message_too_long",
+                f"messages[{i}] has {len(message)} characters; at most {MAX_CHARS} characters per message",
+                limit=MAX_CHARS,
+                index=i,
+            )
     return messages
 
 
@@ -124,8 +139,15 @@ def openapi_30(node: Any) -> Any:
 
 
 def json_type(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -165,9 +187,13 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def reject(self, scope, send) -> None:
-        error = ApiError(413, "body_too_large", f"request body is over {self.limit // 2**20} MiB: send at most "
-                                                f"{MAX_MESSAGES} messages of {MAX_CHARS} characters",
-                         limit=self.limit)
+        error = ApiError(
+            413,
+            "body_too_large",
+            f"request body is over {self.limit // 2**20} MiB: send at most "
+            f"{MAX_MESSAGES} messages of {MAX_CHARS} characters",
+            limit=self.limit,
+        )
         await error.response()(scope, None, send)
 
 
@@ -185,10 +211,15 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
         yield
         batcher.close()
 
-    app = FastAPI(lifespan=lifespan, title="stocksent", version=str(info["config"].get("stocksent_version", "")),
-                  description="Bullish/bearish sentiment of StockTwits-style messages with an LSTM. At most "
-                              f"{MAX_MESSAGES} messages per request and {MAX_CHARS} characters per message.",
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        lifespan=lifespan,
+        title="stocksent",
+        version=str(info["config"].get("stocksent_version", "")),
+        description="Bullish/bearish sentiment of StockTwits-style messages with an LSTM. At most "
+        f"{MAX_MESSAGES} messages per request and {MAX_CHARS} characters per message.",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(ApiError)
@@ -220,11 +251,19 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
         return ApiError(500, "internal_error", "internal error; the server log has the details").response()
 
     request_body = {"required": True, "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}
-    errors = {413: {"model": ErrorOut, "description": "too many messages, or a message or the body too long"},
-              422: {"model": ErrorOut, "description": "malformed JSON or wrong types"}}
+    errors = {
+        413: {"model": ErrorOut, "description": "too many messages, or a message or the body too long"},
+        422: {"model": ErrorOut, "description": "malformed JSON or wrong types"},
+    }
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=errors, tags=["scoring"],
-              summary="Label messages as bullish or bearish", openapi_extra={"requestBody": request_body})
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        responses=errors,
+        tags=["scoring"],
+        summary="Label messages as bullish or bearish",
+        openapi_extra={"requestBody": request_body},
+    )
     async def predict(request: Request) -> Response:
         messages = parse_messages(await request.body())
         probs = await batcher.score(messages)  # off the event loop: /healthz never waits on a big batch
@@ -251,10 +290,13 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
-        return get_swagger_ui_html(openapi_url="/docs/openapi.json", title=f"{app.title} API",
-                                   swagger_js_url="/docs/static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs/static/swagger-ui.css",
-                                   swagger_favicon_url="/docs/static/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/docs/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
     @app.get("/docs/openapi.json", include_in_schema=False)
     async def docs_spec() -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -25,8 +25,10 @@ class MicroBatcher:
     def __init__(self, score: Score, threads: int = 1, max_messages: int = 256):
         self._score, self._max = score, max_messages
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"stocksent-score-{i}", daemon=True)
-                         for i in range(max(1, threads))]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"stocksent-score-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
         for thread in self._threads:
             thread.start()
 

@@ -31,10 +31,16 @@ def model_info(model: SentimentModel, backend: str) -> dict:
     """What GET /v1/model returns; read once at start-up."""
     directory, config = model.directory, model.config
     metrics = read_json(directory / METRICS) if (directory / METRICS).is_file() else {}
-    return {"id": model_id(directory), "backend": backend, "threshold": model.threshold,
-            "data_sha256": config.get("data", {}).get("sha256"),
-            "metrics": metrics.get("test"), "best_epoch": metrics.get("best_epoch"), "config": config,
-            "limits": {"max_messages": MAX_MESSAGES, "max_chars": MAX_CHARS, "max_body_bytes": MAX_BODY_BYTES}}
+    return {
+        "id": model_id(directory),
+        "backend": backend,
+        "threshold": model.threshold,
+        "data_sha256": config.get("data", {}).get("sha256"),
+        "metrics": metrics.get("test"),
+        "best_epoch": metrics.get("best_epoch"),
+        "config": config,
+        "limits": {"max_messages": MAX_MESSAGES, "max_chars": MAX_CHARS, "max_body_bytes": MAX_BODY_BYTES},
+    }
 
 
 def require_serve_extra() -> None:
@@ -43,8 +49,9 @@ def require_serve_extra() -> None:
         import swagger_ui_bundle  # noqa: F401  (/docs without a CDN)
         import uvicorn  # noqa: F401
     except ImportError:
-        raise StocksentError("serving needs FastAPI, uvicorn and swagger-ui-bundle: "
-                             "pip install 'stocksent[serve]'") from None
+        raise StocksentError(
+            "serving needs FastAPI, uvicorn and swagger-ui-bundle: pip install 'stocksent[serve]'"
+        ) from None
 
 
 def create_app(model_dir: str | Path, backend: str = "torch", threads: int = 1):
@@ -78,12 +85,20 @@ def check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as err:
-            raise StocksentError(f"cannot listen on {host}:{port} ({err.strerror}): choose another --port "
-                                 "or --host") from None
+            raise StocksentError(
+                f"cannot listen on {host}:{port} ({err.strerror}): choose another --port or --host"
+            ) from None
 
 
-def run(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-        backend: str = "torch", access_log: bool = False, threads: int = 1) -> None:
+def run(
+    model_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    backend: str = "torch",
+    access_log: bool = False,
+    threads: int = 1,
+) -> None:
     """Serve until interrupted. The model is loaded (so checked) before the port opens."""
     require_serve_extra()
     import torch

@@ -11,14 +11,14 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from stocksent.atomic import write_json
-from stocksent.training.blend import fit_logreg
 from stocksent.errors import StocksentError
+from stocksent.training.blend import fit_logreg
 
 METRICS = "metrics.json"
 GRID_C: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -32,8 +32,10 @@ def split_sha256(messages: Sequence[str], labels: Sequence[float]) -> str:
 
 
 def splits_sha256(splits) -> dict[str, str]:
-    return {name: split_sha256(part.messages, part.labels)
-            for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))}
+    return {
+        name: split_sha256(part.messages, part.labels)
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+    }
 
 
 def _tokens(tokens: list[str]) -> list[str]:
@@ -44,13 +46,27 @@ def _tokens(tokens: list[str]) -> list[str]:
 def vectorizer(min_df: int):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    return TfidfVectorizer(analyzer="word", tokenizer=_tokens, preprocessor=_tokens, lowercase=False,
-                           token_pattern=None, ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
+    return TfidfVectorizer(
+        analyzer="word",
+        tokenizer=_tokens,
+        preprocessor=_tokens,
+        lowercase=False,
+        token_pattern=None,
+        ngram_range=(1, 2),
+        min_df=min_df,
+        sublinear_tf=True,
+    )
 
 
-def run_baseline(data: str | None, out: str | Path, seed: int = 1, max_examples: int | None = None,
-                 preset_name: str = "default", grid_c: Sequence[float] = GRID_C,
-                 grid_min_df: Sequence[int] = GRID_MIN_DF) -> dict:
+def run_baseline(
+    data: str | None,
+    out: str | Path,
+    seed: int = 1,
+    max_examples: int | None = None,
+    preset_name: str = "default",
+    grid_c: Sequence[float] = GRID_C,
+    grid_min_df: Sequence[int] = GRID_MIN_DF,
+) -> dict:
     """Tune on validation, score once on test, write `out/metrics.json`; returns the metrics dict."""
     from stocksent.config import preset
     from stocksent.data import locate_dataset, read_labelled, sha256_file
@@ -91,7 +107,7 @@ def run_baseline(data: str | None, out: str | Path, seed: int = 1, max_examples:
     metrics = {
         "model": "tfidf-logreg",
         "description": "TF-IDF word 1-2 grams (sublinear tf) + logistic regression (liblinear), "
-                       "C and min_df chosen on the validation split",
+        "C and min_df chosen on the validation split",
         "test": classification_metrics(splits.test.labels, test_p),
         "validation": {"accuracy": val_accuracy, "chosen": {"C": c, "min_df": min_df}, "grid": grid},
         "features": len(vec.vocabulary_),
@@ -99,9 +115,14 @@ def run_baseline(data: str | None, out: str | Path, seed: int = 1, max_examples:
         "split_sha256": splits_sha256(splits),
         "seed": seed,
         "text": config.text_options.to_dict(),
-        "data": {"path": str(data_path), "sha256": sha256_file(data_path),
-                 "split_seed": config.effective_split_seed, "max_examples": config.max_examples,
-                 "skipped_unlabelled": labelled.skipped, "dropped_empty": splits.dropped_empty},
+        "data": {
+            "path": str(data_path),
+            "sha256": sha256_file(data_path),
+            "split_seed": config.effective_split_seed,
+            "max_examples": config.max_examples,
+            "skipped_unlabelled": labelled.skipped,
+            "dropped_empty": splits.dropped_empty,
+        },
         "seconds_total": time.perf_counter() - started,
     }
     write_json(out / METRICS, metrics)

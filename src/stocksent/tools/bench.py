@@ -22,13 +22,18 @@ from pathlib import Path
 TUTORIAL_WIDTH = 244  # the tutorial's padded length: its longest message
 LATENCY_CALLS = 1000
 TARGETS = {  # (key, comparison, goal) on the issue's 2-core CPU
-    "train_epoch_seconds": ("<=", 20), "train_speedup": (">=", 15),
-    "predict_msgs_per_second": (">=", 35_000), "latency_ms_p99": ("<=", 3), "load_seconds": ("<=", 1),
-    "train_peak_rss_mb": ("<=", 2_000), "accuracy_gap_points": ("<=", 0.3),
+    "train_epoch_seconds": ("<=", 20),
+    "train_speedup": (">=", 15),
+    "predict_msgs_per_second": (">=", 35_000),
+    "latency_ms_p99": ("<=", 3),
+    "load_seconds": ("<=", 1),
+    "train_peak_rss_mb": ("<=", 2_000),
+    "accuracy_gap_points": ("<=", 0.3),
 }
 
 
 # --------------------------------------------------------------------------- the machine
+
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM), in MB."""
@@ -58,16 +63,24 @@ def machine_info(device) -> dict:
     from stocksent.inference.fast_cpu import cpu_flags
 
     flags = cpu_flags()
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_tile" in flags, "device": str(device),
-            "load_average_start": round(os.getloadavg()[0], 2)}
+    info = {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx": "amx_tile" in flags,
+        "device": str(device),
+        "load_average_start": round(os.getloadavg()[0], 2),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
 
 
 # --------------------------------------------------------------------------- training arms
+
 
 def train_arm(model, config, train_x, train_y, device, max_batches: int | None) -> dict:
     """Our pipeline: `training.train_one_epoch` over the whole split, or over `max_batches` batches
@@ -84,14 +97,19 @@ def train_arm(model, config, train_x, train_y, device, max_batches: int | None) 
         pick = rng.permutation(len(train_x))[: max_batches * config.batch_size]
         x, y, measured = [train_x[i] for i in pick], train_y[pick], max_batches
     started, cpu = time.perf_counter(), time.process_time()
-    train_one_epoch(model, optimizers, criterion, x, y, config.batch_size, rng, device,
-                    word_dropout=config.word_dropout)
+    train_one_epoch(
+        model, optimizers, criterion, x, y, config.batch_size, rng, device, word_dropout=config.word_dropout
+    )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"train_epoch_seconds": seconds * batches / measured, "train_batches_timed": measured,
-            "train_epoch_cpu_seconds": cpu * batches / measured,
-            "train_batches_per_epoch": batches,
-            "train_epoch_method": "measured" if measured == batches else f"extrapolated from {measured} batches",
-            "optimizers": optimizers, "criterion": criterion}
+    return {
+        "train_epoch_seconds": seconds * batches / measured,
+        "train_batches_timed": measured,
+        "train_epoch_cpu_seconds": cpu * batches / measured,
+        "train_batches_per_epoch": batches,
+        "train_epoch_method": "measured" if measured == batches else f"extrapolated from {measured} batches",
+        "optimizers": optimizers,
+        "criterion": criterion,
+    }
 
 
 def left_padded(sequences, index, width: int):
@@ -102,7 +120,7 @@ def left_padded(sequences, index, width: int):
     for row, i in enumerate(index):
         seq = sequences[i][-width:]
         if len(seq):
-            ids[row, width - len(seq):] = seq
+            ids[row, width - len(seq) :] = seq
     return torch.from_numpy(ids), torch.full((len(index),), width, dtype=torch.int64)
 
 
@@ -122,7 +140,7 @@ def padded_arm(vocab_size: int, train_x, train_y, device, batch_size: int, timed
     order = np.random.default_rng(0).permutation(len(train_x))
     times, cpu_times = [], []
     for b in range(timed_batches + 1):
-        index = order[b * batch_size: (b + 1) * batch_size]
+        index = order[b * batch_size : (b + 1) * batch_size]
         ids, lengths = left_padded(train_x, index, TUTORIAL_WIDTH)
         y = torch.from_numpy(train_y[index]).to(device)
         started, cpu = time.perf_counter(), time.process_time()
@@ -135,12 +153,15 @@ def padded_arm(vocab_size: int, train_x, train_y, device, batch_size: int, timed
         cpu_times.append(time.process_time() - cpu)
     per_batch = float(np.median(times[1:]))
     batches = math.ceil(len(train_x) / batch_size)
-    return {"padded_epoch_seconds": per_batch * batches,
-            "padded_epoch_cpu_seconds": float(np.median(cpu_times[1:])) * batches,
-            "padded_epoch_method": f"median of {timed_batches} batches after 1 warm-up, times {batches} batches"}
+    return {
+        "padded_epoch_seconds": per_batch * batches,
+        "padded_epoch_cpu_seconds": float(np.median(cpu_times[1:])) * batches,
+        "padded_epoch_method": f"median of {timed_batches} batches after 1 warm-up, times {batches} batches",
+    }
 
 
 # --------------------------------------------------------------------------- prediction (subprocess)
+
 
 def predict_worker(spec: dict) -> dict:
     """Prediction measurements in this (fresh) process; `spec` names the model and the test data."""
@@ -205,11 +226,17 @@ def predict_worker(spec: dict) -> dict:
     low = by_precision["bfloat16"].predict_proba(messages, batch_size=batch)
     plain = predict_proba_sequences(model.network, model.encode(messages), batch, plain=True)
     result["predict_msgs_per_second_plain"] = len(messages) / _timed(
-        lambda: predict_proba_sequences(model.network, model.encode(messages), batch, plain=True))
-    result["test_accuracy"] = {"float32_fast": accuracy(fast), "bfloat16_fast": accuracy(low),
-                               "float32_plain": accuracy(plain)}
-    result["max_abs_diff_vs_plain"] = {"float32_fast": float(np.abs(fast - plain).max()),
-                                       "bfloat16_fast": float(np.abs(low - plain).max())}
+        lambda: predict_proba_sequences(model.network, model.encode(messages), batch, plain=True)
+    )
+    result["test_accuracy"] = {
+        "float32_fast": accuracy(fast),
+        "bfloat16_fast": accuracy(low),
+        "float32_plain": accuracy(plain),
+    }
+    result["max_abs_diff_vs_plain"] = {
+        "float32_fast": float(np.abs(fast - plain).max()),
+        "bfloat16_fast": float(np.abs(low - plain).max()),
+    }
     result["test_messages"] = len(messages)
     return result
 
@@ -233,15 +260,20 @@ def gpu_predict(model_dir: str, messages: list[str], labels, device, batch: int,
     run()
     p = run()
     seconds = float(np.median([_timed(run) for _ in range(repeats)]))
-    return {"predict_msgs_per_second_gpu": len(messages) / seconds,
-            "test_accuracy_gpu": float(((p >= model.threshold) == (labels >= 0.5)).mean())}
+    return {
+        "predict_msgs_per_second_gpu": len(messages) / seconds,
+        "test_accuracy_gpu": float(((p >= model.threshold) == (labels >= 0.5)).mean()),
+    }
 
 
 def run_predict_subprocess(spec: dict) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]),
-                                                                     os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "stocksent.tools.bench", json.dumps(spec)], capture_output=True,
-                          text=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "stocksent.tools.bench", json.dumps(spec)], capture_output=True, text=True, env=env
+    )
     if done.returncode != 0:
         raise RuntimeError(f"prediction worker failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -249,8 +281,16 @@ def run_predict_subprocess(spec: dict) -> dict:
 
 # --------------------------------------------------------------------------- the whole bench
 
-def bench(data: str | None = None, device_name: str = "auto", quick: bool = False, model_dir: str | None = None,
-          max_examples: int | None = None, threads: int | None = None, log=lambda message: None) -> dict:
+
+def bench(
+    data: str | None = None,
+    device_name: str = "auto",
+    quick: bool = False,
+    model_dir: str | None = None,
+    max_examples: int | None = None,
+    threads: int | None = None,
+    log=lambda message: None,
+) -> dict:
     import numpy as np
     import torch
 
@@ -270,17 +310,23 @@ def bench(data: str | None = None, device_name: str = "auto", quick: bool = Fals
     config = preset("default", batch_size=256, embed_size=300, lstm_sizes=(128, 64), max_examples=max_examples)
     data_path = locate_dataset(data)
     started = time.perf_counter()
-    splits = prepare_splits(read_labelled(data_path), config.text_options, config.effective_split_seed,
-                            config.max_examples)
+    splits = prepare_splits(
+        read_labelled(data_path), config.text_options, config.effective_split_seed, config.max_examples
+    )
     vocab = Vocabulary.build(splits.train.tokens, config.min_count)
     train_x, train_y = vocab.encode_many(splits.train.tokens), splits.train.labels
-    result["data"] = {"path": str(data_path), **splits.sizes(), "vocabulary": len(vocab),
-                      "prepare_seconds": time.perf_counter() - started}
+    result["data"] = {
+        "path": str(data_path),
+        **splits.sizes(),
+        "vocabulary": len(vocab),
+        "prepare_seconds": time.perf_counter() - started,
+    }
     log(f"data: {splits.sizes()}, vocabulary {len(vocab)}")
 
     torch.manual_seed(config.seed)
-    model = LSTMClassifier(len(vocab), 300, (128, 64), config.keep_prob, sparse_embedding=True,
-                           ngram_buckets=config.ngram_buckets).to(device)
+    model = LSTMClassifier(
+        len(vocab), 300, (128, 64), config.keep_prob, sparse_embedding=True, ngram_buckets=config.ngram_buckets
+    ).to(device)
     log("training one epoch of our pipeline" + (" (20 batches)" if quick else ""))
     arm = train_arm(model, config, train_x, train_y, device, 20 if quick else None)
     optimizers, criterion = arm.pop("optimizers"), arm.pop("criterion")
@@ -295,26 +341,47 @@ def bench(data: str | None = None, device_name: str = "auto", quick: bool = Fals
         if model_dir is None:
             if not quick:
                 log("a second epoch, for a model worth predicting with")
-                train_one_epoch(model, optimizers, criterion, train_x, train_y, 256,
-                                np.random.default_rng([config.seed, 2]), device, word_dropout=config.word_dropout)
+                train_one_epoch(
+                    model,
+                    optimizers,
+                    criterion,
+                    train_x,
+                    train_y,
+                    256,
+                    np.random.default_rng([config.seed, 2]),
+                    device,
+                    word_dropout=config.word_dropout,
+                )
             model_dir = str(Path(tmp) / "model")
-            save_model_dir(Path(model_dir), model.cpu().eval(),
-                           {"text": config.text_options.to_dict(), "threshold": 0.5}, vocab)
-            result["model"] = ("trained here: our pipeline, " + ("20 batches (quick)" if quick else "2 epochs")
-                               + ", threshold 0.5")
+            save_model_dir(
+                Path(model_dir), model.cpu().eval(), {"text": config.text_options.to_dict(), "threshold": 0.5}, vocab
+            )
+            result["model"] = (
+                "trained here: our pipeline, " + ("20 batches (quick)" if quick else "2 epochs") + ", threshold 0.5"
+            )
             messages, labels = splits.test.messages, splits.test.labels
         else:
             loaded = SentimentModel.load(model_dir)
             recorded = loaded.config.get("data", {})
-            test = prepare_splits(read_labelled(data_path), loaded.text_options,
-                                  recorded.get("split_seed", config.seed), recorded.get("max_examples")).test
+            test = prepare_splits(
+                read_labelled(data_path),
+                loaded.text_options,
+                recorded.get("split_seed", config.seed),
+                recorded.get("max_examples"),
+            ).test
             messages, labels = test.messages, test.labels
             result["model"] = str(model_dir)
-        spec = {"model": model_dir, "messages": str(Path(tmp) / "test.json"), "threads": threads,
-                "repeats": 3 if quick else 7, "batch_size": 1024,
-                "latency_calls": 200 if quick else LATENCY_CALLS}
-        Path(spec["messages"]).write_text(json.dumps({"messages": messages, "labels": labels.tolist()}),
-                                          encoding="utf-8")
+        spec = {
+            "model": model_dir,
+            "messages": str(Path(tmp) / "test.json"),
+            "threads": threads,
+            "repeats": 3 if quick else 7,
+            "batch_size": 1024,
+            "latency_calls": 200 if quick else LATENCY_CALLS,
+        }
+        Path(spec["messages"]).write_text(
+            json.dumps({"messages": messages, "labels": labels.tolist()}), encoding="utf-8"
+        )
         log(f"prediction on {len(messages)} test messages, in a fresh process")
         result.update(run_predict_subprocess(spec))
         if device.type == "cuda":
@@ -322,9 +389,14 @@ def bench(data: str | None = None, device_name: str = "auto", quick: bool = Fals
     accuracy = result["test_accuracy"]
     result["accuracy_gap_points"] = 100 * max(abs(accuracy[k] - accuracy["float32_plain"]) for k in accuracy)
     result["machine"]["load_average_end"] = round(os.getloadavg()[0], 2)
-    result["targets"] = {key: {"value": result[key], "goal": f"{op} {goal}",
-                               "met": result[key] <= goal if op == "<=" else result[key] >= goal}
-                         for key, (op, goal) in TARGETS.items()}
+    result["targets"] = {
+        key: {
+            "value": result[key],
+            "goal": f"{op} {goal}",
+            "met": result[key] <= goal if op == "<=" else result[key] >= goal,
+        }
+        for key, (op, goal) in TARGETS.items()
+    }
     return result
 
 
@@ -350,19 +422,25 @@ ROWS = [  # (key, label, format)
 
 def format_table(result: dict) -> str:
     m = result["machine"]
-    lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-             f"device {m['device']}" + (f" ({m['gpu']})" if "gpu" in m else "")
-             + f", load average {m['load_average_start']} -> {m['load_average_end']}",
-             f"model for prediction: {result['model']}; test messages: {result['test_messages']}; "
-             f"default precision here: {result['predict_precision']}",
-             f"train epoch: {result['train_epoch_method']}; padded epoch: {result['padded_epoch_method']}",
-             f"process CPU seconds per epoch (all threads; steadier than wall time on a busy machine): "
-             f"ours {result['train_epoch_cpu_seconds']:.1f}, padded {result['padded_epoch_cpu_seconds']:.0f}", ""]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+        f"device {m['device']}"
+        + (f" ({m['gpu']})" if "gpu" in m else "")
+        + f", load average {m['load_average_start']} -> {m['load_average_end']}",
+        f"model for prediction: {result['model']}; test messages: {result['test_messages']}; "
+        f"default precision here: {result['predict_precision']}",
+        f"train epoch: {result['train_epoch_method']}; padded epoch: {result['padded_epoch_method']}",
+        f"process CPU seconds per epoch (all threads; steadier than wall time on a busy machine): "
+        f"ours {result['train_epoch_cpu_seconds']:.1f}, padded {result['padded_epoch_cpu_seconds']:.0f}",
+        "",
+    ]
     targets = result["targets"]
     for key, label, fmt in ROWS:
         if key not in result:
             continue
-        goal = f"  (goal {targets[key]['goal']}: {'met' if targets[key]['met'] else 'NOT met'})" if key in targets else ""
+        goal = (
+            f"  (goal {targets[key]['goal']}: {'met' if targets[key]['met'] else 'NOT met'})" if key in targets else ""
+        )
         lines.append(f"{label:<48} {fmt.format(result[key]):>10}{goal}")
     accuracy = ", ".join(f"{k} {v:.4f}" for k, v in result["test_accuracy"].items())
     lines.append(f"test accuracy: {accuracy}")

@@ -18,8 +18,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from stocksent.atomic import write_json
 from stocksent.errors import StocksentError
@@ -59,8 +60,8 @@ def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tu
     different number of messages reshuffles the split, and the held-out test split would depend
     on the trial. Such options stay at the preset's value.
     """
-    from stocksent.tools.baseline import splits_sha256
     from stocksent.splits import prepare_splits
+    from stocksent.tools.baseline import splits_sha256
 
     names = tuple(n for n in candidates if n in base.__dataclass_fields__)
     if not names:
@@ -102,7 +103,7 @@ def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text:
     from stocksent.config import preset
     from stocksent.training.loop import train
 
-    def objective(trial: "optuna.Trial") -> float:
+    def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, searched_text)
         # The options exactly as TrainConfig takes them (JSON-ready), for the preset file.
         trial.set_user_attr("train", {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()})
@@ -118,8 +119,7 @@ def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text:
         try:
             # The blend runs after the last epoch and the objective never sees it: skip its ~15 s here
             # (the preset file leaves it at the default preset's value, on).
-            train(preset(BASE_PRESET, out=str(out), **base_overrides, **params, linear_blend=False),
-                  on_epoch=on_epoch)
+            train(preset(BASE_PRESET, out=str(out), **base_overrides, **params, linear_blend=False), on_epoch=on_epoch)
         finally:
             shutil.rmtree(out, ignore_errors=True)
         # Only validation numbers: the returned metrics' test block is deliberately ignored.
@@ -128,9 +128,17 @@ def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text:
     return objective
 
 
-def tune(data: str | None, trials: int, timeout: float | None = None, out: str | Path | None = None,
-         epochs: int | None = None, max_examples: int | None = None, seed: int = 1,
-         num_threads: int | None = None, pruner=None) -> dict:
+def tune(
+    data: str | None,
+    trials: int,
+    timeout: float | None = None,
+    out: str | Path | None = None,
+    epochs: int | None = None,
+    max_examples: int | None = None,
+    seed: int = 1,
+    num_threads: int | None = None,
+    pruner=None,
+) -> dict:
     """Run the study and write the preset file; returns what was written."""
     try:
         import optuna
@@ -145,8 +153,11 @@ def tune(data: str | None, trials: int, timeout: float | None = None, out: str |
     if timeout is not None and timeout <= 0:
         raise StocksentError("--timeout must be positive")
     data_path = locate_dataset(data)
-    overrides = {k: v for k, v in dict(epochs=epochs, max_examples=max_examples, seed=seed,
-                                        num_threads=num_threads).items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(epochs=epochs, max_examples=max_examples, seed=seed, num_threads=num_threads).items()
+        if v is not None
+    }
     base = preset(BASE_PRESET, data=str(data_path), **overrides)  # validates before any trial runs
     out = Path(out) if out else Path("runs") / f"tune-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     if out.is_dir():
@@ -158,15 +169,22 @@ def tune(data: str | None, trials: int, timeout: float | None = None, out: str |
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="stocksent-tune-") as workdir:
         tune_data = Path(workdir) / "without-test.jsonl"
         rows = write_without_test(labelled, set(held_out.messages), tune_data)
         log(f"tuning on {rows} of {len(labelled.labels)} labelled rows: the test split's messages are left out")
-        study.optimize(make_objective({"data": str(tune_data), **overrides}, Path(workdir), searched_text),
-                       n_trials=trials, timeout=timeout, callbacks=[report_trial], catch=())
+        study.optimize(
+            make_objective({"data": str(tune_data), **overrides}, Path(workdir), searched_text),
+            n_trials=trials,
+            timeout=timeout,
+            callbacks=[report_trial],
+            catch=(),
+        )
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
         raise StocksentError("no trial finished: give more --trials or a longer --timeout")
@@ -176,16 +194,30 @@ def tune(data: str | None, trials: int, timeout: float | None = None, out: str |
         # `train --config FILE` reads this block (load_config_file accepts a "train" key).
         # split_seed is pinned: another split would put messages the trials learned from in its test split.
         "train": {"preset": BASE_PRESET, "split_seed": seed, **best.user_attrs["train"]},
-        "tune": {"objective": "best validation accuracy over epochs; trials never see the test split",
-                 "best_val_accuracy": best.value, "best_trial": best.number,
-                 "trials": len(study.trials), "completed": len(completed),
-                 "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-                 "searched_text_options": list(searched_text),
-                 "data": {"path": str(data_path), "sha256": sha256_file(data_path)},
-                 "rows_used": rows, "held_out_test_messages": len(held_out), "settings": overrides,
-                 "seconds_total": time.perf_counter() - started,
-                 "history": [{"number": t.number, "state": t.state.name, "val_accuracy": t.value,
-                              "epochs": len(t.intermediate_values), "params": t.params} for t in study.trials]},
+        "tune": {
+            "objective": "best validation accuracy over epochs; trials never see the test split",
+            "best_val_accuracy": best.value,
+            "best_trial": best.number,
+            "trials": len(study.trials),
+            "completed": len(completed),
+            "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+            "searched_text_options": list(searched_text),
+            "data": {"path": str(data_path), "sha256": sha256_file(data_path)},
+            "rows_used": rows,
+            "held_out_test_messages": len(held_out),
+            "settings": overrides,
+            "seconds_total": time.perf_counter() - started,
+            "history": [
+                {
+                    "number": t.number,
+                    "state": t.state.name,
+                    "val_accuracy": t.value,
+                    "epochs": len(t.intermediate_values),
+                    "params": t.params,
+                }
+                for t in study.trials
+            ],
+        },
     }
     write_json(out, result)
     result["path"] = str(out)

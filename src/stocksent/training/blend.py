@@ -12,8 +12,8 @@ The regularisation C and the blend's two weights and offset are fitted on the va
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -71,9 +71,16 @@ class LinearFit:
     val_accuracy: float
 
 
-def fit_linear(train_x: Sequence[np.ndarray], train_y: np.ndarray, val_x: Sequence[np.ndarray],
-               val_y: np.ndarray, vocab_size: int, buckets: int, seed: int,
-               grid_c: Sequence[float] = GRID_C) -> LinearFit:
+def fit_linear(
+    train_x: Sequence[np.ndarray],
+    train_y: np.ndarray,
+    val_x: Sequence[np.ndarray],
+    val_y: np.ndarray,
+    vocab_size: int,
+    buckets: int,
+    seed: int,
+    grid_c: Sequence[float] = GRID_C,
+) -> LinearFit:
     """The logistic regression with the C of best validation accuracy; it does not depend on the network."""
     x_train, x_val = (ngram_matrix(x, vocab_size, buckets) for x in (train_x, val_x))
     train_labels, val_labels = train_y.astype(int), val_y.astype(int)
@@ -87,8 +94,13 @@ def fit_linear(train_x: Sequence[np.ndarray], train_y: np.ndarray, val_x: Sequen
     val_accuracy, c, linear = best
     coef = linear.coef_[0].copy()
     coef[0] = 0.0  # padding
-    return LinearFit(c=c, coef=coef, intercept=float(linear.intercept_[0]),
-                     val_logits=linear.decision_function(x_val), val_accuracy=val_accuracy)
+    return LinearFit(
+        c=c,
+        coef=coef,
+        intercept=float(linear.intercept_[0]),
+        val_logits=linear.decision_function(x_val),
+        val_accuracy=val_accuracy,
+    )
 
 
 def fit_blend(model_val_logits: np.ndarray, linear: LinearFit, val_y: np.ndarray) -> Blend:
@@ -100,9 +112,15 @@ def fit_blend(model_val_logits: np.ndarray, linear: LinearFit, val_y: np.ndarray
     mix = LogisticRegression(C=1e6, max_iter=1000).fit(both, val_y.astype(int))
     (network_weight, linear_weight), offset = mix.coef_[0].tolist(), float(mix.intercept_[0])
     blended = network_weight * model_val_logits + linear_weight * linear.val_logits + offset
-    return Blend(c=linear.c, network_weight=network_weight, linear_weight=linear_weight, offset=offset,
-                 val_accuracy_model=accuracy(model_val_logits, val_y), val_accuracy_linear=linear.val_accuracy,
-                 val_accuracy_blend=accuracy(blended, val_y))
+    return Blend(
+        c=linear.c,
+        network_weight=network_weight,
+        linear_weight=linear_weight,
+        offset=offset,
+        val_accuracy_model=accuracy(model_val_logits, val_y),
+        val_accuracy_linear=linear.val_accuracy,
+        val_accuracy_blend=accuracy(blended, val_y),
+    )
 
 
 @torch.no_grad()
@@ -112,6 +130,7 @@ def fold_blend_(model: LSTMClassifier, linear: LinearFit, fitted: Blend) -> None
         raise ValueError("blending needs the model's n-gram term (ngram_buckets > 0)")
     weights = model.ngrams.weight  # (features, 1); row 0 is padding and stays zero
     model.scale_logit_(fitted.network_weight)
-    weights[:, 0].add_(torch.as_tensor(linear.coef, dtype=weights.dtype, device=weights.device),
-                       alpha=fitted.linear_weight)
+    weights[:, 0].add_(
+        torch.as_tensor(linear.coef, dtype=weights.dtype, device=weights.device), alpha=fitted.linear_weight
+    )
     model.output.bias.add_(fitted.linear_weight * linear.intercept + fitted.offset)

@@ -46,8 +46,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float,
     if len(z) == 0 or len(z) != len(y):
         raise ValueError("fit_temperature needs as many labels as logits, at least one")
     low, high = bounds
-    result = minimize_scalar(lambda inv_t: binary_nll(y, z * inv_t), bounds=(1 / high, 1 / low),
-                             method="bounded", options={"xatol": 1e-6})
+    result = minimize_scalar(
+        lambda inv_t: binary_nll(y, z * inv_t), bounds=(1 / high, 1 / low), method="bounded", options={"xatol": 1e-6}
+    )
     return float(1.0 / result.x)
 
 
@@ -137,7 +138,13 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, n_bins: int = 10) 
     p = apply_temperature(z, temperature)
     threshold, accuracy = choose_threshold(y, p)
     return Calibration(
-        temperature=temperature, threshold=threshold, fitted_temperature=fitted,
-        ece_before=ece_before, ece_after=ece_after,
-        nll_before=binary_nll(y, z), nll_after=binary_nll(y, z / fitted),
-        accuracy_at_half=float(((p >= 0.5) == (y >= 0.5)).mean()), accuracy_at_threshold=accuracy)
+        temperature=temperature,
+        threshold=threshold,
+        fitted_temperature=fitted,
+        ece_before=ece_before,
+        ece_after=ece_after,
+        nll_before=binary_nll(y, z),
+        nll_after=binary_nll(y, z / fitted),
+        accuracy_at_half=float(((p >= 0.5) == (y >= 0.5)).mean()),
+        accuracy_at_threshold=accuracy,
+    )

@@ -7,31 +7,40 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from stocksent.version import __version__
-from stocksent.artifacts import (CONFIG, CURVE, METRICS, WEIGHTS, load_tensors, read_json, save_model_dir,
-                        save_tensors, save_weights)
+from stocksent.artifacts import (
+    CONFIG,
+    CURVE,
+    METRICS,
+    load_tensors,
+    read_json,
+    save_model_dir,
+    save_tensors,
+    save_weights,
+)
 from stocksent.atomic import write_json
 from stocksent.batching import iterate_batches
-from stocksent.training.blend import Blend, fit_blend, fit_linear, fold_blend_
-from stocksent.training.calibration import Calibration, calibrate, logits_from_proba
 from stocksent.config import TrainConfig
 from stocksent.data import locate_dataset, read_labelled, sha256_file
 from stocksent.errors import StocksentError
 from stocksent.evaluation.metrics import classification_metrics
-from stocksent.model import LSTMClassifier, predict_proba_sequences
 from stocksent.evaluation.plots import write_learning_curve
-from stocksent.splits import Splits, prepare_splits
-from stocksent.vocab import Vocabulary
+from stocksent.inference import network_logits
 from stocksent.inference.workers import worker_pool
+from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.splits import Splits, prepare_splits
+from stocksent.training.blend import Blend, fit_blend, fit_linear, fold_blend_
+from stocksent.training.calibration import Calibration, calibrate
+from stocksent.version import __version__
+from stocksent.vocab import Vocabulary
 
 CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
 BEST_WEIGHTS = "checkpoint-best.safetensors"  # the best epoch before calibration
@@ -89,8 +98,10 @@ def loss_function(name: str):
 
 
 def epoch_line(epoch: int, epochs: int, batches: int, row: dict) -> str:
-    return (f"Epoch: {epoch}/{epochs}... Batch: {batches}/{batches}... Train Loss: {row['train_loss']:.3f}... "
-            f"Train Accuracy: {row['train_accuracy']:.3f}... Val Accuracy: {row['val_accuracy']:.3f}")
+    return (
+        f"Epoch: {epoch}/{epochs}... Batch: {batches}/{batches}... Train Loss: {row['train_loss']:.3f}... "
+        f"Train Accuracy: {row['train_accuracy']:.3f}... Val Accuracy: {row['val_accuracy']:.3f}"
+    )
 
 
 def run_manifest(config: TrainConfig, data_path: Path, data_sha: str, splits: Splits, skipped: int) -> dict:
@@ -99,13 +110,19 @@ def run_manifest(config: TrainConfig, data_path: Path, data_sha: str, splits: Sp
         "stocksent_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "train": config.to_dict(),
         "text": config.text_options.to_dict(),
         "threshold": 0.5,
-        "data": {"path": str(data_path), "sha256": data_sha, "split_seed": config.effective_split_seed,
-                 "max_examples": config.max_examples, "split": splits.sizes(),
-                 "skipped_unlabelled": skipped, "dropped_empty": splits.dropped_empty},
+        "data": {
+            "path": str(data_path),
+            "sha256": data_sha,
+            "split_seed": config.effective_split_seed,
+            "max_examples": config.max_examples,
+            "split": splits.sizes(),
+            "skipped_unlabelled": skipped,
+            "dropped_empty": splits.dropped_empty,
+        },
     }
 
 
@@ -121,8 +138,7 @@ def optimizer_tensors(optimizers: list[torch.optim.Optimizer]) -> tuple[dict, li
                     tensors[f"optim{k}.{pid}.{name}"] = value
                 else:
                     scalars.setdefault(str(pid), {})[name] = value
-        plain.append({"param_groups": state["param_groups"], "state_ids": list(state["state"]),
-                      "scalars": scalars})
+        plain.append({"param_groups": state["param_groups"], "state_ids": list(state["state"]), "scalars": scalars})
     return tensors, plain
 
 
@@ -148,8 +164,7 @@ def load_checkpoint(out: Path, model, optimizers) -> dict:
     tensors = load_tensors(out / CHECKPOINT_WEIGHTS)
     progress = read_json(out / CHECKPOINT_STATE)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    restore_optimizers(optimizers, {k: v for k, v in tensors.items() if k.startswith("optim")},
-                       progress["optimizers"])
+    restore_optimizers(optimizers, {k: v for k, v in tensors.items() if k.startswith("optim")}, progress["optimizers"])
     torch.set_rng_state(tensors["rng.torch"])
     return progress
 
@@ -174,8 +189,9 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
     given, recorded = config.to_dict(), saved.to_dict()
     differ = [name for name in recorded if name not in RESUME_FREE and given[name] != recorded[name]]
     if differ:
-        listed = "; ".join(f"--{name.replace('_', '-')} {given[name]!r} (the run started with {recorded[name]!r})"
-                           for name in differ)
+        listed = "; ".join(
+            f"--{name.replace('_', '-')} {given[name]!r} (the run started with {recorded[name]!r})" for name in differ
+        )
         raise StocksentError(f"--resume continues the run with its own options; these differ: {listed}")
     saved.resume, saved.out, saved.device, saved.num_threads = True, str(out), config.device, config.num_threads
     if config.data is not None:
@@ -186,9 +202,16 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
 SHARDS = 2  # every batch is split in halves, each with its own dropout generator (see train_one_epoch)
 
 
-def shard_gradients(model: LSTMClassifier, params: list[torch.Tensor], criterion, ids: torch.Tensor,
-                    lengths: torch.Tensor, y: torch.Tensor, weight: float,
-                    seed: int) -> tuple[float, int, list[torch.Tensor]]:
+def shard_gradients(
+    model: LSTMClassifier,
+    params: list[torch.Tensor],
+    criterion,
+    ids: torch.Tensor,
+    lengths: torch.Tensor,
+    y: torch.Tensor,
+    weight: float,
+    seed: int,
+) -> tuple[float, int, list[torch.Tensor]]:
     """Loss, correct count and gradients of one shard, its mean loss weighted by its share of the batch."""
     logits = model(ids, lengths, torch.Generator().manual_seed(seed))
     loss = criterion(logits, y)
@@ -196,10 +219,18 @@ def shard_gradients(model: LSTMClassifier, params: list[torch.Tensor], criterion
     return loss.item() * len(y), int(((logits.detach() >= 0) == (y >= 0.5)).sum()), list(grads)
 
 
-def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimizer], criterion,
-                    sequences: list[np.ndarray], labels: np.ndarray, batch_size: int,
-                    rng: np.random.Generator, device: torch.device, desc: str = "",
-                    word_dropout: float = 0.0) -> tuple[float, float]:
+def train_one_epoch(
+    model: LSTMClassifier,
+    optimizers: list[torch.optim.Optimizer],
+    criterion,
+    sequences: list[np.ndarray],
+    labels: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    desc: str = "",
+    word_dropout: float = 0.0,
+) -> tuple[float, float]:
     """One pass over every training message (the last short batch included); mean loss and accuracy.
 
     `word_dropout` turns that fraction of words into <unk>, so the model cannot lean on any single
@@ -216,8 +247,9 @@ def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimize
     params = [p for p in model.parameters() if p.requires_grad]
     pool = worker_pool(SHARDS) if device.type == "cpu" and 1 < SHARDS <= torch.get_num_threads() else None
     batches = iterate_batches(sequences, batch_size, rng)
-    for batch in tqdm(batches, total=math.ceil(len(sequences) / batch_size), file=sys.stderr, desc=desc,
-                      leave=False, disable=None):
+    for batch in tqdm(
+        batches, total=math.ceil(len(sequences) / batch_size), file=sys.stderr, desc=desc, leave=False, disable=None
+    ):
         y = torch.from_numpy(labels[batch.index])
         ids = batch.ids
         if word_dropout:
@@ -229,8 +261,16 @@ def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimize
             if lo == hi:
                 continue
             lengths = batch.lengths[lo:hi]
-            args = (model, params, criterion, ids[lo:hi, : int(lengths.max())].to(device), lengths,
-                    y[lo:hi].to(device), (hi - lo) / len(y), seed)
+            args = (
+                model,
+                params,
+                criterion,
+                ids[lo:hi, : int(lengths.max())].to(device),
+                lengths,
+                y[lo:hi].to(device),
+                (hi - lo) / len(y),
+                seed,
+            )
             jobs.append(pool.submit(shard_gradients, *args) if pool else args)
         results = [job.result() if pool else shard_gradients(*job) for job in jobs]
         for p, *grads in zip(params, *(grads for _, _, grads in results)):
@@ -243,39 +283,56 @@ def train_one_epoch(model: LSTMClassifier, optimizers: list[torch.optim.Optimize
     return loss_sum / seen, correct / seen
 
 
-def calibrate_on_validation(out: Path, model: LSTMClassifier, val_x: list[np.ndarray], val_y: np.ndarray,
-                            device: torch.device) -> Calibration:
+def calibrate_on_validation(
+    out: Path, model: LSTMClassifier, val_x: list[np.ndarray], val_y: np.ndarray, device: torch.device
+) -> Calibration:
     """Temperature scaling and the decision threshold, both fitted on validation data only.
 
     The temperature is folded into the output layer (logit / T), so every backend (PyTorch, ONNX,
     the fast path) serves calibrated probabilities with no extra step.
     """
-    calibration = calibrate(logits_from_proba(predict_proba_sequences(model, val_x, device=device)), val_y)
+    calibration = calibrate(network_logits(model, val_x, device=device), val_y)
     model.scale_logit_(1.0 / calibration.temperature)
     save_weights(out, model)
     config = read_json(out / CONFIG)
-    write_json(out / CONFIG, {**config, "temperature": calibration.temperature,
-                              "threshold": calibration.threshold})
+    write_json(out / CONFIG, {**config, "temperature": calibration.temperature, "threshold": calibration.threshold})
     return calibration
 
 
-def blend_on_validation(model: LSTMClassifier, config: TrainConfig, splits: Splits, train_x: list[np.ndarray],
-                        val_x: list[np.ndarray], device: torch.device) -> Blend | None:
+def blend_on_validation(
+    model: LSTMClassifier,
+    config: TrainConfig,
+    splits: Splits,
+    train_x: list[np.ndarray],
+    val_x: list[np.ndarray],
+    device: torch.device,
+) -> Blend | None:
     """Fold the logistic regression over the model's n-grams into it (blend.py); None where off or impossible."""
     if not (config.linear_blend and config.ngram_buckets):
         return None
-    one_class = [name for name, part in (("training", splits.train), ("validation", splits.val))
-                 if len(np.unique(part.labels)) < 2]
+    one_class = [
+        name
+        for name, part in (("training", splits.train), ("validation", splits.val))
+        if len(np.unique(part.labels)) < 2
+    ]
     if one_class:
         log(f"blend skipped: the {' and '.join(one_class)} split holds one class only")
         return None
-    linear = fit_linear(train_x, splits.train.labels, val_x, splits.val.labels, model.embedding.num_embeddings,
-                        config.ngram_buckets, config.seed)
-    blend = fit_blend(logits_from_proba(predict_proba_sequences(model, val_x, device=device)), linear,
-                      splits.val.labels)
+    linear = fit_linear(
+        train_x,
+        splits.train.labels,
+        val_x,
+        splits.val.labels,
+        model.embedding.num_embeddings,
+        config.ngram_buckets,
+        config.seed,
+    )
+    blend = fit_blend(network_logits(model, val_x, device=device), linear, splits.val.labels)
     fold_blend_(model, linear, blend)
-    log(f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
-        f"(logistic regression, C={blend.c:g}) -> {blend.val_accuracy_blend:.4f}")
+    log(
+        f"blend: validation accuracy {blend.val_accuracy_model:.4f} (model) and {blend.val_accuracy_linear:.4f} "
+        f"(logistic regression, C={blend.c:g}) -> {blend.val_accuracy_blend:.4f}"
+    )
     return blend
 
 
@@ -315,9 +372,14 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
     else:
         vocab = Vocabulary.build(splits.train.tokens, config.min_count)
     train_x, val_x = vocab.encode_many(splits.train.tokens), vocab.encode_many(splits.val.tokens)
-    model = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
-                           sparse_embedding=config.optimizer == "adam",
-                           ngram_buckets=config.ngram_buckets).to(device)
+    model = LSTMClassifier(
+        len(vocab),
+        config.embed_size,
+        config.lstm_sizes,
+        config.keep_prob,
+        sparse_embedding=config.optimizer == "adam",
+        ngram_buckets=config.ngram_buckets,
+    ).to(device)
     optimizers = make_optimizers(model, config)
     manifest = run_manifest(config, data_path, data_sha, splits, data.skipped)
     progress = {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0}
@@ -339,15 +401,29 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         rng = np.random.default_rng([config.seed, epoch])  # per-epoch order: resume needs no RNG state
         set_learning_rates(optimizers, config.lr_decay ** (epoch - 1))
         train_loss, train_accuracy = train_one_epoch(
-            model, optimizers, criterion, train_x, splits.train.labels, config.batch_size, rng, device,
-            desc=f"epoch {epoch}/{config.epochs}", word_dropout=config.word_dropout)
+            model,
+            optimizers,
+            criterion,
+            train_x,
+            splits.train.labels,
+            config.batch_size,
+            rng,
+            device,
+            desc=f"epoch {epoch}/{config.epochs}",
+            word_dropout=config.word_dropout,
+        )
         val_p = predict_proba_sequences(model, val_x, device=device)
         val_y = torch.from_numpy(splits.val.labels)
-        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
-               "val_loss": float(criterion(torch.logit(torch.from_numpy(val_p).double().clamp(1e-7, 1 - 1e-7)),
-                                           val_y.double())),
-               "val_accuracy": float(((val_p >= 0.5) == (splits.val.labels >= 0.5)).mean()),
-               "seconds": time.perf_counter() - epoch_start}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+            "val_loss": float(
+                criterion(torch.logit(torch.from_numpy(val_p).double().clamp(1e-7, 1 - 1e-7)), val_y.double())
+            ),
+            "val_accuracy": float(((val_p >= 0.5) == (splits.val.labels >= 0.5)).mean()),
+            "seconds": time.perf_counter() - epoch_start,
+        }
         progress["history"].append(row)
         log(epoch_line(epoch, config.epochs, n_batches, row))
         if row["val_accuracy"] > progress["best_val_accuracy"]:
@@ -355,22 +431,26 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
             save_tensors(out / BEST_WEIGHTS, model.state_dict())
             save_weights(out, model)  # usable while training goes on; calibrated at the end
         progress["epoch"] = epoch
-        save_checkpoint(out, model, optimizers,
-                        {**progress, "elapsed": time.perf_counter() - started})
+        save_checkpoint(out, model, optimizers, {**progress, "elapsed": time.perf_counter() - started})
         if on_epoch is not None:
             on_epoch(row)
 
-    best = LSTMClassifier(len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob,
-                          ngram_buckets=config.ngram_buckets).to(device)
+    best = LSTMClassifier(
+        len(vocab), config.embed_size, config.lstm_sizes, config.keep_prob, ngram_buckets=config.ngram_buckets
+    ).to(device)
     best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
     blend = blend_on_validation(best, config, splits, train_x, val_x, device)
     calibration = calibrate_on_validation(out, best, val_x, splits.val.labels, device)
     test_p = predict_proba_sequences(best, vocab.encode_many(splits.test.tokens), device=device)
-    metrics = {"history": progress["history"], "best_epoch": progress["best_epoch"],
-               "test": classification_metrics(splits.test.labels, test_p, calibration.threshold),
-               "split": splits.sizes(), "calibration": calibration.to_dict(),
-               "blend": blend.to_dict() if blend else None,
-               "seconds_total": time.perf_counter() - started}
+    metrics = {
+        "history": progress["history"],
+        "best_epoch": progress["best_epoch"],
+        "test": classification_metrics(splits.test.labels, test_p, calibration.threshold),
+        "split": splits.sizes(),
+        "calibration": calibration.to_dict(),
+        "blend": blend.to_dict() if blend else None,
+        "seconds_total": time.perf_counter() - started,
+    }
     write_json(out / METRICS, metrics)
     write_learning_curve(out / CURVE, progress["history"])
     return TrainResult(out, metrics)
