@@ -10,6 +10,14 @@ import pytest
 DATA_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "StockTwits_SPY_Sentiment_2017.gz"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def library_log_lines_on_stderr():
+    """The library logs; as the CLI does, show its lines on (the current) stderr, so tests can read them."""
+    from stocksent.cli import install_log_handler
+
+    install_log_handler()
+
+
 @pytest.fixture
 def real_data_path() -> Path:
     """Path of the real dataset; fails (never skips) when it is missing."""

@@ -14,7 +14,8 @@ from stocksent.config import preset
 from stocksent.data import read_labelled
 from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions
-from stocksent.tools.baseline import run_baseline, splits_sha256, vectorizer
+from stocksent.splits import splits_sha256
+from stocksent.tools.baseline import run_baseline, vectorizer
 
 
 def lstm_splits(model_dir):

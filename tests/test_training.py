@@ -1,4 +1,4 @@
-"""Tests for stocksent.training.loop: what a run records, determinism, resume, and the per-epoch line.
+"""Tests for stocksent.training: what a run records, determinism, resume, and the per-epoch line.
 
 Three tiny runs on the first 2,500 real messages are shared by the module: an uninterrupted one, the
 same run again, and the same run stopped after epoch 2 and resumed.
@@ -29,7 +29,7 @@ from stocksent.evaluation.metrics import classification_metrics
 from stocksent.model import LSTMClassifier
 from stocksent.splits import prepare_splits
 from stocksent.text import TextOptions, normalise
-from stocksent.training.loop import shard_gradients
+from stocksent.training.epochs import shard_gradients
 from stocksent.vocab import Vocabulary
 
 # CPU: bit-for-bit reproducibility is only promised there.

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 import stocksent.tools.tune as tune_module
-import stocksent.training.loop
+import stocksent.training.run
 from conftest import DATA_PATH
 from stocksent.cli import main
 from stocksent.config import load_config_file, preset
@@ -62,7 +62,7 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
         trial_data.append(seen)
         return None  # tune must decide from the per-epoch validation rows alone, never the test block
 
-    monkeypatch.setattr(stocksent.training.loop, "train", train_without_results)
+    monkeypatch.setattr(stocksent.training.run, "train", train_without_results)
     preset_file = tmp_path / "tuned.json"
     assert (
         main(

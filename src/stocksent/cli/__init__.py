@@ -26,14 +26,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time (pytest's capture, a redirect), bare lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the property ignores it
+        pass
+
+
 def install_log_handler() -> None:
-    """The library logs to `stocksent`; the command line shows those lines on stderr, bare."""
+    """The library logs to `stocksent`; the command line shows those lines on stderr, as they are."""
     logger = logging.getLogger("stocksent")
-    if not any(getattr(h, "_stocksent_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._stocksent_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    if not any(isinstance(h, StderrHandler) for h in logger.handlers):
+        logger.addHandler(StderrHandler())
     logger.setLevel(logging.INFO)
 
 

@@ -39,21 +39,9 @@ class TestPredictions:
 
 def test_predictions(model, data_path: str | Path | None = None) -> TestPredictions:
     """P(bullish) for the model's own test split, rebuilt from the recorded file, seed and options."""
-    from stocksent.data import read_labelled, sha256_file
-    from stocksent.splits import prepare_splits
-    from stocksent.tools.baseline import splits_sha256
+    from stocksent.splits import recorded_splits, splits_sha256
 
-    recorded = model.config.get("data", {})
-    path = Path(data_path or recorded.get("path", ""))
-    if not str(path) or not path.is_file():
-        raise StocksentError(f"training data not found: {path or '(none recorded)'}; pass --data PATH")
-    if sha256_file(path) != recorded.get("sha256"):
-        raise StocksentError(
-            f"{path} is not the file the model was trained on (sha256 differs); pass --data with that file"
-        )
-    splits = prepare_splits(
-        read_labelled(path), model.text_options, recorded["split_seed"], recorded.get("max_examples")
-    )
+    splits = recorded_splits(model.config.get("data", {}), model.text_options, data_path)
     return TestPredictions(
         splits.test.messages, splits.test.labels, model.predict_proba(splits.test.messages), splits_sha256(splits)
     )
@@ -74,10 +62,11 @@ def png(data: bytes, alt: str) -> str:
 
 
 def confusion_png(confusion: list[list[int]]) -> bytes:
-    from stocksent.evaluation.plots import figure_png, plt
+    from stocksent.evaluation.plots import figure_png, new_figure
 
     counts = np.asarray(confusion)
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    fig = new_figure(4.2, 3.6)
+    ax = fig.subplots()
     ax.imshow(counts, cmap="Blues")
     for (i, j), n in np.ndenumerate(counts):
         ax.text(
@@ -101,12 +90,13 @@ def confusion_png(confusion: list[list[int]]) -> bytes:
 
 
 def reliability_png(labels: np.ndarray, p: np.ndarray, ece: float) -> bytes:
-    from stocksent.evaluation.plots import figure_png, plt
+    from stocksent.evaluation.plots import figure_png, new_figure
     from stocksent.training.calibration import reliability_bins
 
     bins = reliability_bins(labels, p)
     used = bins["count"] > 0
-    fig, (ax, ax_hist) = plt.subplots(2, 1, figsize=(5, 5.5), height_ratios=[3, 1], sharex=True)
+    fig = new_figure(5, 5.5)
+    ax, ax_hist = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
     ax.plot(bins["mean_p"][used], bins["observed"][used], "o-", label=f"model (ECE {ece:.3f})")
     ax.set(ylabel="observed fraction bullish", title="Reliability (test, 10 bins)", xlim=(0, 1), ylim=(0, 1))
@@ -120,9 +110,10 @@ def reliability_png(labels: np.ndarray, p: np.ndarray, ece: float) -> bytes:
 def roc_png(labels: np.ndarray, p: np.ndarray, auc: float | None) -> bytes:
     from sklearn.metrics import roc_curve
 
-    from stocksent.evaluation.plots import figure_png, plt
+    from stocksent.evaluation.plots import figure_png, new_figure
 
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    fig = new_figure(4.6, 4.2)
+    ax = fig.subplots()
     if auc is not None:
         fpr, tpr, _ = roc_curve(labels.astype(int), p)
         ax.plot(fpr, tpr, label=f"model (AUC {auc:.3f})")

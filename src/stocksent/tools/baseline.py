@@ -7,9 +7,7 @@ tokens the LSTM sees, C and min_df chosen on the validation split only, one look
 
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,22 +18,10 @@ from stocksent.atomic import write_json
 from stocksent.errors import StocksentError
 from stocksent.training.blend import fit_logreg
 
+log = logging.getLogger(__name__)
 METRICS = "metrics.json"
 GRID_C: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 GRID_MIN_DF: tuple[int, ...] = (1, 2)
-
-
-def split_sha256(messages: Sequence[str], labels: Sequence[float]) -> str:
-    """Fingerprint of one split's messages and labels, in order: equal fingerprints, identical split."""
-    payload = json.dumps([list(messages), [int(y) for y in labels]], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def splits_sha256(splits) -> dict[str, str]:
-    return {
-        name: split_sha256(part.messages, part.labels)
-        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-    }
 
 
 def _tokens(tokens: list[str]) -> list[str]:
@@ -69,9 +55,8 @@ def run_baseline(
 ) -> dict:
     """Tune on validation, score once on test, write `out/metrics.json`; returns the metrics dict."""
     from stocksent.config import preset
-    from stocksent.data import locate_dataset, read_labelled, sha256_file
     from stocksent.evaluation.metrics import classification_metrics
-    from stocksent.splits import prepare_splits
+    from stocksent.splits import load_splits, splits_sha256
 
     started = time.perf_counter()
     out = Path(out)
@@ -79,11 +64,8 @@ def run_baseline(
         raise StocksentError(f"--out {out} is a file; give a directory")
     # Validates seed/max_examples exactly as `train` would, and gives its text options.
     config = preset(preset_name, data=data, seed=seed, max_examples=max_examples)
-    data_path = locate_dataset(config.data)
-    labelled = read_labelled(data_path)
-    splits = prepare_splits(labelled, config.text_options, config.effective_split_seed, config.max_examples)
-    if min(splits.sizes().values()) == 0:
-        raise StocksentError(f"{data_path} has too few usable messages to split 80/10/10")
+    loaded = load_splits(config.data, config.text_options, config.effective_split_seed, config.max_examples)
+    data_path, splits = loaded.path, loaded.splits
     if len(np.unique(splits.train.labels)) < 2:
         raise StocksentError(f"the training split of {data_path} has only one class; use more data")
     train_y = splits.train.labels.astype(int)
@@ -98,7 +80,7 @@ def run_baseline(
             model = fit_logreg(x_train, train_y, c, seed)
             accuracy = float((model.predict(x_val) == val_y).mean())
             grid.append({"C": c, "min_df": min_df, "val_accuracy": accuracy, "features": x_train.shape[1]})
-            print(f"C={c:<6g} min_df={min_df}  val accuracy {accuracy:.4f}", file=sys.stderr, flush=True)
+            log.info(f"C={c:<6g} min_df={min_df}  val accuracy {accuracy:.4f}")
             if best is None or accuracy > best[0]:
                 best = (accuracy, c, min_df, vec, model)
 
@@ -115,14 +97,7 @@ def run_baseline(
         "split_sha256": splits_sha256(splits),
         "seed": seed,
         "text": config.text_options.to_dict(),
-        "data": {
-            "path": str(data_path),
-            "sha256": sha256_file(data_path),
-            "split_seed": config.effective_split_seed,
-            "max_examples": config.max_examples,
-            "skipped_unlabelled": labelled.skipped,
-            "dropped_empty": splits.dropped_empty,
-        },
+        "data": loaded.record(config.effective_split_seed, config.max_examples),
         "seconds_total": time.perf_counter() - started,
     }
     write_json(out / METRICS, metrics)

@@ -87,7 +87,7 @@ def train_arm(model, config, train_x, train_y, device, max_batches: int | None) 
     of it (then extrapolated to the whole split)."""
     import numpy as np
 
-    from stocksent.training.loop import loss_function, make_optimizers, train_one_epoch
+    from stocksent.training.epochs import loss_function, make_optimizers, train_one_epoch
 
     optimizers, criterion = make_optimizers(model, config), loss_function(config.loss)
     batches = math.ceil(len(train_x) / config.batch_size)
@@ -132,7 +132,7 @@ def padded_arm(vocab_size: int, train_x, train_y, device, batch_size: int, timed
     import torch
 
     from stocksent.model import LSTMClassifier
-    from stocksent.training.loop import loss_function
+    from stocksent.training.epochs import loss_function
 
     torch.manual_seed(0)
     model = LSTMClassifier(vocab_size, 300, (128, 64), 0.5).to(device).train()
@@ -300,7 +300,7 @@ def bench(
     from stocksent.model import LSTMClassifier
     from stocksent.sentiment import SentimentModel
     from stocksent.splits import prepare_splits
-    from stocksent.training.loop import resolve_device, train_one_epoch
+    from stocksent.training.epochs import resolve_device, train_one_epoch
     from stocksent.vocab import Vocabulary
 
     if threads:

@@ -61,7 +61,7 @@ def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tu
     on the trial. Such options stay at the preset's value.
     """
     from stocksent.splits import prepare_splits
-    from stocksent.tools.baseline import splits_sha256
+    from stocksent.splits import splits_sha256
 
     names = tuple(n for n in candidates if n in base.__dataclass_fields__)
     if not names:
@@ -101,7 +101,7 @@ def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text:
     import optuna
 
     from stocksent.config import preset
-    from stocksent.training.loop import train
+    from stocksent.training.run import train
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, searched_text)

@@ -1,5 +1,7 @@
-"""Training: preparation, the epoch loop, checkpoints and resume, the blend and calibration."""
+"""Training: prepare (data, vocabulary), epochs (the sharded step, validation, checkpoints),
+finalise (blend, calibration, test, the model directory); rundir and checkpoint keep runs apart
+and resumable."""
 
-from stocksent.training.loop import TrainResult, train
+from stocksent.training.run import TrainResult, train
 
 __all__ = ["TrainResult", "train"]
