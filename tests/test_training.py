@@ -382,3 +382,53 @@ def test_cuda_without_a_gpu_is_an_error(tmp_path) -> None:
         pytest.skip("this machine has a GPU")
     with pytest.raises(StocksentError, match="--device cpu"):
         train(preset("default", data=str(DATA_PATH), out=str(tmp_path / "out"), device="cuda"))
+
+
+# --------------------------------------------------------------------------- the run directory
+
+
+def test_a_second_run_on_a_locked_directory_names_the_first_runs_pid(tmp_path, capsys) -> None:
+    import os
+
+    from stocksent.cli import main
+    from stocksent.training.rundir import claimed
+
+    out = tmp_path / "busy"
+    with claimed(out, resume=False):  # this process is "the other run"
+        code = main(["train", "--data", str(DATA_PATH), "--out", str(out), "--max-examples", "500", "--epochs", "1"])
+        err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [f"stocksent: error: {out} is in use by another training run (PID {os.getpid()}); "
+                   "wait for it to end or choose another --out"]
+    assert sorted(p.name for p in out.iterdir()) == []  # nothing written by the refused run; the lock is gone
+
+
+def test_a_run_killed_before_its_first_checkpoint_can_be_started_again(tmp_path) -> None:
+    out = tmp_path / "early"
+    out.mkdir()
+    (out / "vocab.json").write_text('{"words": ["<pad>", "<unk>"]}')  # all such a run leaves
+    metrics, _ = run(out, epochs=1)
+    assert metrics["best_epoch"] == 1 and (out / "config.json").is_file()
+
+
+def test_an_interrupted_run_is_continued_only_with_resume(runs, tmp_path) -> None:
+    copy = tmp_path / "interrupted"
+    shutil.copytree(runs["a"], copy)
+    (copy / "config.json").unlink()  # what a run stopped mid-way holds: checkpoints, no config.json
+    with pytest.raises(StocksentError, match="interrupted run: add --resume"):
+        train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(copy)}))
+    assert not (copy / "config.json").exists()
+
+
+def test_a_model_directory_is_only_complete_at_the_end(tmp_path) -> None:
+    seen: list[set[str]] = []
+    out = tmp_path / "watch"
+
+    def look(row: dict) -> None:
+        seen.append({p.name for p in out.iterdir()})
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        train(preset("default", **{**SETTINGS, "data": str(DATA_PATH), "out": str(out), "epochs": 2}), on_epoch=look)
+    assert all("config.json" not in names and "model.safetensors" not in names for names in seen)
+    assert {"config.json", "model.safetensors", "vocab.json", "metrics.json"} <= {p.name for p in out.iterdir()}
+    assert not (out / ".stocksent.lock").exists()

@@ -1,7 +1,7 @@
 """The output directory of a training run: one run at a time, and never two runs mixed in one directory.
 
-A run holds an exclusive `fcntl` lock on DIR/.stocksent.lock (which records its PID) from start to
-finish, so a second `train --out DIR` stops at once with the first run's PID. What a directory holds
+A run holds an exclusive `fcntl` lock on DIR/.stocksent.lock (which records its PID and is removed
+at the end) from start to finish, so a second `train --out DIR` stops at once with the first run's PID. What a directory holds
 says what may happen to it:
 
 - `config.json`: a finished model. It is written last, so a directory with it is complete.
@@ -54,8 +54,11 @@ def claimed(out: Path, resume: bool) -> Iterator[Path]:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        check_state(out, resume)
-        yield out
+        try:
+            check_state(out, resume)
+            yield out
+        finally:  # still locked: a run that opens the file now finds the state this run left
+            (out / LOCK).unlink(missing_ok=True)
 
 
 def check_state(out: Path, resume: bool) -> None:
