@@ -1,0 +1,37 @@
+"""Batch scoring: streaming readers, one picklable scorer, and adapters for Spark and Ray.
+
+- `stocksent.batch.readers.iter_batches`: message files of any size as bounded Arrow batches.
+- `stocksent.batch.scorer.BatchScorer`: adds `p_bullish` and `label` to an Arrow table or a pandas
+  DataFrame; picklable, loads the model once per process.
+- `stocksent.batch.score_files`: what `stocksent score` runs (worker processes, resumable output).
+- `stocksent.batch.spark` (extra `stocksent[spark]`) and `stocksent.batch.ray` (extra `stocksent[ray]`).
+
+Names are loaded on first use, so importing this package loads neither pyarrow nor torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_PUBLIC = {
+    "BatchScorer": "stocksent.batch.scorer",
+    "iter_batches": "stocksent.batch.readers",
+    "BadRow": "stocksent.batch.readers",
+    "score_files": "stocksent.batch.files",
+}
+__all__ = ["BadRow", "BatchScorer", "iter_batches", "score_files"]
+
+if TYPE_CHECKING:
+    from stocksent.batch.files import score_files
+    from stocksent.batch.readers import BadRow, iter_batches
+    from stocksent.batch.scorer import BatchScorer
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stocksent.batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
