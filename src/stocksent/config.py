@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,30 +126,23 @@ class TrainConfig:
         return self.seed if self.split_seed is None else self.split_seed
 
     def validate(self) -> None:
-        checks = [
-            (self.epochs >= 1, "--epochs must be at least 1"),
-            (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.lr > 0, "--lr must be positive"),
-            (0 < self.lr_decay <= 1, "lr_decay must be in (0, 1]"),
-            (0 <= self.word_dropout < 1, "word_dropout must be in [0, 1)"),
-            (self.optimizer in ("adam", "adadelta"), "--optimizer must be adam or adadelta"),
-            (self.loss in ("bce", "mse"), "--loss must be bce or mse"),
-            (self.embed_size >= 1, "--embed-size must be at least 1"),
-            (
-                len(self.lstm_sizes) >= 1 and all(s >= 1 for s in self.lstm_sizes),
-                "--lstm-sizes must be positive integers, e.g. 128,64",
-            ),
-            (0 < self.keep_prob <= 1, "--keep-prob must be in (0, 1]"),
-            (self.patience is None or self.patience >= 1, "--patience must be at least 1"),
-            (self.max_examples is None or self.max_examples >= 10, "--max-examples must be at least 10"),
-            (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
-            (self.min_count >= 1, "min_count must be at least 1"),
-            (self.ngram_buckets >= 0, "ngram_buckets must be 0 (off) or positive"),
-            (self.ngram_lr > 0, "ngram_lr must be positive"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise StocksentError(message)
+        """Every option's type and range, whatever door it came in by (flag, --config file, Python API,
+        a model's config.json on resume): a bad value is one clear error here, never a crash later."""
+        for name in ("data", "out"):  # a pathlib.Path is as good as a string
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
+        for name, rule in OPTION_RULES.items():
+            check_option(name, getattr(self, name), *rule)
+        if isinstance(self.lstm_sizes, list):
+            self.lstm_sizes = tuple(self.lstm_sizes)
+        if not (
+            isinstance(self.lstm_sizes, tuple)
+            and 1 <= len(self.lstm_sizes) <= 8
+            and all(_is_int(v) and 1 <= v <= MAX_WIDTH for v in self.lstm_sizes)
+        ):
+            raise StocksentError(
+                f"--lstm-sizes must be 1 to 8 integers from 1 to {MAX_WIDTH}, e.g. 128,64; got {self.lstm_sizes!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -162,9 +156,66 @@ class TrainConfig:
         if unknown:
             raise StocksentError(f"unknown training option(s): {', '.join(unknown)}")
         values = dict(data)
-        if "lstm_sizes" in values:
-            values["lstm_sizes"] = tuple(int(s) for s in values["lstm_sizes"])
+        if isinstance(values.get("lstm_sizes"), list):
+            values["lstm_sizes"] = tuple(values["lstm_sizes"])
         return cls(**values)
+
+
+# name: (kind, low, high, choices). kind "int"/"float" are inclusive ranges (floats must be finite);
+# "bool", "choice", "path" (a string or None); `None` in a rule's last slot allows the value None.
+OPTION_RULES: dict[str, tuple] = {
+    "data": ("path", None, None, None),
+    "out": ("path", None, None, None),
+    "preset": ("text", None, None, None),
+    "epochs": ("int", 1, 100_000, ()),
+    "batch_size": ("int", 1, 1_000_000, ()),
+    "lr": ("float", 1e-12, 1e3, ()),
+    "lr_decay": ("float", 1e-6, 1.0, ()),
+    "word_dropout": ("float", 0.0, 0.99, ()),
+    "optimizer": ("choice", None, None, ("adam", "adadelta")),
+    "loss": ("choice", None, None, ("bce", "mse")),
+    "embed_size": ("int", 1, MAX_WIDTH, ()),
+    "keep_prob": ("float", 1e-6, 1.0, ()),
+    "seed": ("int", 0, 2**63 - 1, ()),
+    "patience": ("int", 1, 100_000, None),
+    "max_examples": ("int", 10, 2**63 - 1, None),
+    "device": ("choice", None, None, ("auto", "cpu", "cuda")),
+    "resume": ("bool", None, None, ()),
+    "min_count": ("int", 1, 2**31, ()),
+    "keep_emoji": ("bool", None, None, ()),
+    "keep_cashtags": ("bool", None, None, ()),
+    "max_tokens": ("int", 1, 100_000, ()),
+    "ngram_buckets": ("int", 0, MAX_BUCKETS, ()),
+    "ngram_lr": ("float", 1e-12, 1e3, ()),
+    "linear_blend": ("bool", None, None, ()),
+    "split_seed": ("int", 0, 2**63 - 1, None),
+    "num_threads": ("int", 1, 4096, None),
+}
+
+
+def check_option(name: str, value: Any, kind: str, low: Any, high: Any, choices: tuple | None) -> None:
+    """One training option against its rule; the message names the flag and the value given."""
+    flag = "--" + name.replace("_", "-")
+    if value is None:
+        if choices is None or kind in ("path", "text"):
+            return
+        raise StocksentError(f"{flag} must be given (got null)")
+    if kind in ("path", "text"):
+        ok = isinstance(value, str) and "\0" not in value and value.strip() != ""
+        expected = "a non-empty string"
+    elif kind == "bool":
+        ok, expected = isinstance(value, bool), "true or false"
+    elif kind == "choice":
+        ok, expected = value in choices and isinstance(value, str), " or ".join(choices)
+    elif kind == "int":
+        ok = _is_int(value) and low <= value <= high
+        expected = f"a whole number from {low:,} to {high:,}"
+    else:
+        ok = _is_number(value) and low <= value <= high
+        expected = f"a finite number from {low:g} to {high:g}"
+    if not ok:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise StocksentError(f"{flag} must be {expected}; got {shown}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -224,16 +275,19 @@ def load_config_file(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise StocksentError(f"no such config file: {path}")
+    if file.stat().st_size > 1_000_000:
+        raise StocksentError(f"{path} is over 1 MB: not a file of training options")
     try:
         values = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise StocksentError(f"{path} is not valid JSON ({err})") from None
+    except RecursionError:
+        raise StocksentError(f"{path} is nested too deeply to be a file of training options") from None
+    if isinstance(values, dict) and "train" in values:  # a model's config.json or a tune preset
+        values = values["train"]
     if not isinstance(values, dict):
         raise StocksentError(f"{path} must hold a JSON object of training options")
-    values = values.get("train", values)  # accept a model's config.json too
-    TrainConfig.from_dict({k: v for k, v in values.items()})  # rejects unknown names early
-    if "lstm_sizes" in values:
-        values["lstm_sizes"] = tuple(values["lstm_sizes"])
+    TrainConfig.from_dict(values)  # rejects unknown names early; values are checked with the preset's
     for key in ("data", "out", "resume"):
         values.pop(key, None)
     return values

@@ -7,8 +7,11 @@ user can cause (`StocksentError`) become one `stocksent: error:` line and exit s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 
 from stocksent import __version__
 from stocksent.cli import baseline, bench, evaluate, export, predict, report, serve, train, tune
@@ -17,10 +20,17 @@ from stocksent.errors import StocksentError
 COMMANDS = [train, evaluate, predict, serve, export, baseline, report, tune, bench]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors as the one `stocksent: error:` line every other error gets."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"stocksent: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stocksent", description="Sentiment of StockTwits messages with an LSTM.")
+    parser = Parser(prog="stocksent", description="Sentiment of StockTwits messages with an LSTM.")
     parser.add_argument("--version", action="version", version=f"stocksent {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for command in COMMANDS:
         command.register(sub)
     return parser
@@ -50,17 +60,54 @@ def install_log_handler() -> None:
     logger.setLevel(logging.INFO)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread so that `with` blocks unwind as for Ctrl-C:
+    an atomic write in progress removes its temp file and leaves the old output as it was."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    from stocksent.atomic import remove_temp_files
+
+    remove_temp_files()  # in case the exception meets an `except BaseException` that keeps going
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def terminate_as_exception():
+    """SIGTERM/SIGHUP become `Terminated` while a command runs; an ignored signal (nohup) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_log_handler()
     try:
-        return args.handler(args)
+        with terminate_as_exception():
+            return args.handler(args)
     except StocksentError as err:
         print(f"stocksent: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stocksent: interrupted", file=sys.stderr)
         return 130
+    except Terminated as stop:
+        print(f"stocksent: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (e.g. `| head`): not an error worth a traceback
         return 0

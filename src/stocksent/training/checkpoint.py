@@ -82,6 +82,7 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
     equal to the saved ones are fine; any that differ are refused, each named with both values.
     """
     saved = TrainConfig.from_dict(saved_run(out)["train"])
+    saved.validate()  # a checkpoint edited by hand gets the same checks as a flag
     given, recorded = config.to_dict(), saved.to_dict()
     differ = [name for name in recorded if name not in RESUME_FREE and given[name] != recorded[name]]
     if differ:
