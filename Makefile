@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= $(firstword $(wildcard ../shared/data/StockTwits_SPY_Sentiment_2017.gz) $(STOCKSENT_DATA))
 DEMO_DIR := runs/demo
+EXTRAS := serve,onnx,tune,spark,ray
+# Debian packages the tests use: Chromium for the page tests, Java for Spark. Installed when missing.
+SYSTEM_PACKAGES := chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test lint install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +21,17 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[serve,onnx,tune]'
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[serve,onnx,tune,dev]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS),dev]'
+
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing Debian's $(SYSTEM_PACKAGES) for the browser tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+	@if ! command -v java >/dev/null; then \
+		echo "installing Debian's default-jre-headless for the Spark tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq default-jre-headless >/dev/null; \
+	fi
 
 demo: install
 	rm -rf $(DEMO_DIR)
@@ -28,7 +42,11 @@ demo: install
 		'$$SPY this is going to crash hard, buying puts' \
 		'Fed meeting today, staying flat'
 
-test: install-dev
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: install-dev system-deps lint
 	$(BIN)/pytest -q
 
 clean:
