@@ -14,8 +14,8 @@ import dataclasses
 import datetime as dt
 import itertools
 import json
+import logging
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from typing import Any
 from stocksent.atomic import write_json
 from stocksent.errors import StocksentError
 
+logger = logging.getLogger(__name__)
 BASE_PRESET = "default"
 LSTM_CHOICES = ("64", "128", "256", "64,32", "128,64", "256,128")  # strings: Optuna's categoricals are scalars
 # Options that change normalisation; searched only if they leave the split unchanged (see text_params).
@@ -60,8 +61,7 @@ def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tu
     different number of messages reshuffles the split, and the held-out test split would depend
     on the trial. Such options stay at the preset's value.
     """
-    from stocksent.splits import prepare_splits
-    from stocksent.splits import splits_sha256
+    from stocksent.splits import prepare_splits, splits_sha256
 
     names = tuple(n for n in candidates if n in base.__dataclass_fields__)
     if not names:
@@ -94,7 +94,7 @@ def write_without_test(labelled, test_messages: set[str], path: Path) -> int:
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    logger.info(message)
 
 
 def make_objective(base_overrides: dict[str, Any], workdir: Path, searched_text: tuple[str, ...]) -> Callable:
