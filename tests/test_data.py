@@ -531,3 +531,107 @@ def test_default_url_and_hash_are_the_pinned_dataset() -> None:
     assert data.DATASET_URL.endswith("/" + DATASET_FILENAME)
     assert "907bc5a31b5767622c845f31d2dee02fdcf2c971" in data.DATASET_URL
     assert len(DATASET_SHA256) == 64
+
+
+# --------------------------------------------------------------------------- hostile files and streaming
+
+
+def test_dev_zero_is_refused_at_once() -> None:
+    with pytest.raises(StocksentError, match=r"/dev/zero is not a text file: it holds NUL bytes") as exc:
+        next(data.iter_texts("/dev/zero"))
+    assert_one_line(exc)
+
+
+def test_utf16_file_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "u16.txt"
+    path.write_bytes("hello\nworld\n".encode("utf-16"))
+    with pytest.raises(StocksentError, match="UTF-16"):
+        read_records(path)
+
+
+@pytest.mark.parametrize(
+    "name, content, where",
+    [
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "deep.json:"),
+        ("deep.jsonl", '{"message": "a"}\n' + '{"x":' * 100_000 + "1" + "}" * 100_000 + "\n", "line 2:"),
+        ("deep", '{"message": ' + "[" * 100_000 + "]" * 100_000 + "}", "deep:"),
+    ],
+)
+def test_deeply_nested_json_is_a_one_line_error(tmp_path: Path, name: str, content: str, where: str) -> None:
+    with pytest.raises(StocksentError, match="nested too deeply") as exc:
+        read_records(write(tmp_path / name, content))
+    assert where in assert_one_line(exc)
+
+
+def test_a_10_mb_csv_field_is_read(tmp_path: Path) -> None:
+    path = write(tmp_path / "big.csv", 'message,sentiment\n"' + "a" * 10_000_000 + '",bullish\nok,bearish\n')
+    assert [len(r["message"]) for r in read_records(path)] == [10_000_000, 2]
+
+
+def test_a_field_over_the_limit_says_so_not_check_the_quotes(tmp_path: Path, monkeypatch) -> None:
+    import csv
+
+    before = csv.field_size_limit(1000)
+    monkeypatch.setattr(data, "MAX_LINE_CHARS", 1000)
+    try:
+        with pytest.raises(StocksentError, match=r"line 3: a field is over 1,000 characters") as exc:
+            read_records(write(tmp_path / "f.csv", 'message\nok\n"' + "a" * 2000 + '"\n'))
+    finally:
+        csv.field_size_limit(before)
+    assert "check the quotes" not in assert_one_line(exc)
+
+
+def test_too_long_line_and_too_big_document(tmp_path: Path, monkeypatch) -> None:
+    from stocksent import textfile
+
+    monkeypatch.setattr(textfile, "MAX_LINE_CHARS", 100)
+    monkeypatch.setattr(textfile, "_CHUNK", 16)
+    with pytest.raises(StocksentError, match=r"line 2 is over 100 characters") as exc:
+        read_texts(write(tmp_path / "long.txt", "short\n" + "x" * 500 + "\n"))
+    assert_one_line(exc)
+    monkeypatch.setattr(textfile, "MAX_DOCUMENT_CHARS", 100)
+    with pytest.raises(StocksentError, match=r"over 100 characters.*JSON Lines") as exc:
+        read_texts(write(tmp_path / "big.json", json.dumps([{"body": "x" * 50}] * 5)))
+    assert_one_line(exc)
+
+
+def test_utf8_split_across_reads_and_errors_keep_their_line(tmp_path: Path, monkeypatch) -> None:
+    from stocksent import textfile
+
+    monkeypatch.setattr(textfile, "_CHUNK", 1)  # every multi-byte character straddles two reads
+    path = write(tmp_path / "e.csv", '\ufeffmessage,sentiment\n"🚀 up\r\nmore",bullish\r\ncafé ☕,bearish\n')
+    assert read_records(path) == [
+        {"message": "🚀 up\r\nmore", "sentiment": "bullish"},
+        {"message": "café ☕", "sentiment": "bearish"},
+    ]
+    path.write_bytes(b"message\n1\n2\n\xe2\x82\n")  # a sequence cut short
+    with pytest.raises(StocksentError, match=r"not UTF-8.*line 4"):
+        read_records(path)
+
+
+def test_error_messages_show_a_few_short_keys(tmp_path: Path) -> None:
+    obj = {f"key{i}-" + "x" * 1000: 1 for i in range(1000)}
+    with pytest.raises(StocksentError, match="and 995 more") as exc:
+        read_records(write(tmp_path / "k.jsonl", json.dumps(obj) + "\n"))
+    assert len(assert_one_line(exc)) < 600
+
+
+def test_iter_texts_streams_in_chunks(tmp_path: Path) -> None:
+    path = write(tmp_path / "m.txt", "".join(f"message {i}\n" for i in range(25)))
+    chunks = list(data.iter_texts(path, chunk=10))
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    assert [t for c in chunks for t in c] == read_texts(path)
+    with pytest.raises(StocksentError, match="no messages"):
+        list(data.iter_texts(write(tmp_path / "h.csv", "message\n")))
+
+
+def test_stdin_lines_are_checked_as_they_arrive() -> None:
+    import io
+
+    assert list(data.iter_stdin_texts(io.BytesIO(b"a\r\n\n  \nb"), chunk=1)) == [["a"], ["b"]]
+    with pytest.raises(StocksentError, match=r"stdin is not UTF-8 text \(bad byte at line 2.*send UTF-8"):
+        list(data.iter_stdin_texts(io.BytesIO(b"ok\n\xff\n")))
+
+
+def test_lone_surrogate_escapes_are_kept_as_read(tmp_path: Path) -> None:
+    assert read_texts(write(tmp_path / "s.jsonl", '{"message": "a\\ud800b"}\n')) == ["a\ud800b"]
