@@ -12,7 +12,6 @@ from stocksent.training.calibration import (
     choose_threshold,
     expected_calibration_error,
     fit_temperature,
-    logits_from_proba,
     reliability_bins,
 )
 
@@ -50,12 +49,24 @@ def test_fit_temperature_rejects_mismatched_inputs():
         fit_temperature(np.zeros(3), np.zeros(2))
 
 
-def test_apply_temperature_and_logits_round_trip():
-    p = np.array([0.0, 1e-9, 0.2, 0.5, 0.9, 1.0])
-    back = apply_temperature(logits_from_proba(p), 1.0)
-    assert np.all(np.isfinite(back))
-    assert np.allclose(back[2:5], p[2:5])
-    assert apply_temperature(np.array([1000.0, -1000.0]), 1.0).tolist() == [1.0, 0.0]
+def test_apply_temperature_is_the_sigmoid_of_scaled_logits_without_overflow():
+    z = np.array([-1000.0, -30.0, -1.0, 0.0, 2.0, 30.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        p = apply_temperature(z, 1.0)
+    np.testing.assert_allclose(p[1:], 1.0 / (1.0 + np.exp(-z[1:])), rtol=1e-12, atol=0)
+    assert p[0] == 0.0 and p[-1] == 1.0 and p[3] == 0.5
+    np.testing.assert_allclose(apply_temperature(z, 2.0), apply_temperature(z / 2, 1.0), rtol=1e-12)
+
+
+def test_calibration_takes_logits_as_the_engines_give_them():
+    """No round trip through probabilities: logits beyond float32's saturated sigmoid (|z| > 17)
+    keep their order and size, and float32 input gives the float64 answer."""
+    z, y = overconfident(4000, true_t=3.0, seed=5)
+    z = z * 5  # many beyond +-17, where sigmoid(z) in float32 is exactly 0 or 1
+    assert (np.abs(z) > 17).mean() > 0.3
+    result = calibrate(z.astype(np.float32), y)
+    assert result.fitted_temperature == pytest.approx(calibrate(z, y).fitted_temperature, rel=1e-5)
+    assert result.fitted_temperature == pytest.approx(15.0, rel=0.15)
 
 
 def brute_threshold_accuracy(y, p, t):

@@ -1,7 +1,7 @@
-"""Tests for the inference fast paths: the same answers as the plain path (correctness, not speed).
+"""Tests for the fast CPU engine: the same answers as the module's forward (correctness, not speed).
 
-float32 paths must match the module's own forward within 1e-4 (they agree to ~1e-7); the bfloat16 path
-must keep accuracy within 0.3 points of float32 on real messages.
+float32 must match the module's own forward within 1e-5 (they agree to ~1e-7); bfloat16 must keep
+accuracy within 0.3 points of float32 on real messages. tests/test_engines.py checks every engine.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import torch
 
 from stocksent import StocksentError
 from stocksent.data import read_labelled, read_texts
-from stocksent.inference.fast_cpu import InferenceLSTM, fast_path_for, pack, predict_texts
-from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.inference import TorchEngine, flatten, network_logits, sigmoid
+from stocksent.inference.fast_cpu import InferenceLSTM, fast_path_for, pack
+from stocksent.inference.workers import map_chunks
+from stocksent.model import LSTMClassifier
 from stocksent.sentiment import SentimentModel
 from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
 
@@ -30,6 +32,11 @@ def random_model(vocab_size=300, embed=24, sizes=(16, 8), seed=0, ngram_buckets=
         if ngram_buckets:
             model.ngrams.weight[1:].normal_()
     return model
+
+
+def plain_logits(model, sequences, batch_size=1024) -> np.ndarray:
+    """The module's own forward (the torch engine): the reference."""
+    return TorchEngine(model).logits(*flatten(sequences), batch_size)
 
 
 def random_sequences(n, vocab_size=300, seed=0, longest=60) -> list[np.ndarray]:
@@ -60,21 +67,21 @@ def unseen(small_model_dir):
 def test_float32_fast_path_matches_the_module(sizes, ngram_buckets, batch_size) -> None:
     model = random_model(sizes=sizes, ngram_buckets=ngram_buckets)
     sequences = random_sequences(60, seed=len(sizes))
-    plain = predict_proba_sequences(model, sequences, batch_size, plain=True)
-    fast = InferenceLSTM(model).predict_proba_sequences(sequences, batch_size)
+    plain = plain_logits(model, sequences, batch_size)
+    fast = InferenceLSTM(model).logits(*flatten(sequences), batch_size)
     assert fast.dtype == np.float32 and fast.shape == (len(sequences),)
     np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-5)
-    # The public helper takes the fast path on the CPU, and leaves the module's mode alone.
+    # Training's helper takes the fast path on the CPU, and leaves the module's mode alone.
     model.train()
-    np.testing.assert_allclose(predict_proba_sequences(model, sequences, batch_size), plain, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(network_logits(model, sequences, batch_size=batch_size), plain, rtol=0, atol=1e-5)
     assert model.training
 
 
 def test_bfloat16_fast_path_is_close() -> None:
     model = random_model()
     sequences = random_sequences(200, seed=5)
-    plain = predict_proba_sequences(model, sequences, plain=True)
-    low = InferenceLSTM(model, "bfloat16").predict_proba_sequences(sequences)
+    plain = sigmoid(plain_logits(model, sequences))
+    low = sigmoid(InferenceLSTM(model, "bfloat16").logits(*flatten(sequences)))
     assert np.abs(low - plain).max() < 0.03
 
 
@@ -87,18 +94,18 @@ def test_packing_orders_words_step_by_step() -> None:
 
 def test_out_of_range_ids_raise() -> None:
     with pytest.raises(IndexError):
-        InferenceLSTM(random_model(vocab_size=50)).predict_proba_sequences([np.array([3, 50])])
+        InferenceLSTM(random_model(vocab_size=50)).logits(np.array([3, 50]), np.array([2]))
 
 
 def test_cached_fast_path_follows_weight_changes() -> None:
     model = random_model()
     sequences = random_sequences(20, seed=2)
-    first = predict_proba_sequences(model, sequences)
+    first = network_logits(model, sequences)
     assert fast_path_for(model) is fast_path_for(model)  # built once while the weights stay put
     with torch.no_grad():
         model.output.bias += 1.0  # in place, as an optimizer step or calibration does
-    again = predict_proba_sequences(model, sequences)
-    np.testing.assert_allclose(again, predict_proba_sequences(model, sequences, plain=True), rtol=0, atol=1e-5)
+    again = network_logits(model, sequences)
+    np.testing.assert_allclose(again, plain_logits(model, sequences), rtol=0, atol=1e-5)
     assert (again > first).all()
 
 
@@ -177,24 +184,30 @@ def test_encode_flat_is_encode_per_message(real_model) -> None:
 def test_sentiment_model_fast_path_matches_plain_on_real_messages(real_model, unseen) -> None:
     messages = unseen[0][:3000]
     fast = real_model.predict_proba(messages)
-    plain = predict_proba_sequences(real_model.network, real_model.encode(messages), plain=True)
-    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-4)
+    plain = sigmoid(plain_logits(real_model.network, real_model.encode(messages)))
+    np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-5)
 
 
 def test_threads_split_the_work_and_keep_order(real_model, unseen) -> None:
     messages = unseen[0][:2500]
     fast = fast_path_for(real_model.network)
-    alone = predict_texts(fast, real_model.encode_flat, messages, batch_size=128, threads=1)
-    torch.set_num_threads(2)
-    shared = predict_texts(fast, real_model.encode_flat, messages, batch_size=128)  # torch's count: 2
-    assert torch.get_num_threads() == 2  # the scoring threads' own setting did not leak into this one
+
+    def score(chunk):
+        return fast.logits(*real_model.encode_flat(chunk), 128)
+
+    alone = map_chunks(score, messages, 128, threads=1)
+    shared = map_chunks(score, messages, 128, threads=2)  # 6 chunks of ~420 on 2 worker threads
     np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-6)
+    torch.set_num_threads(2)
+    model_shared = real_model.predict_proba(messages, batch_size=128)  # SentimentModel: torch's count, 2
+    assert torch.get_num_threads() == 2  # the scoring threads' own setting did not leak into this one
+    np.testing.assert_allclose(model_shared, sigmoid(alone), rtol=0, atol=1e-6)
 
 
 def test_bfloat16_keeps_accuracy_within_0_3_points(small_model_dir, real_model, unseen) -> None:
     messages, labels = unseen
     low_model = SentimentModel.load(small_model_dir, precision="bfloat16")
-    plain = predict_proba_sequences(real_model.network, real_model.encode(messages), plain=True)
+    plain = sigmoid(plain_logits(real_model.network, real_model.encode(messages)))
     low = low_model.predict_proba(messages)
 
     def accuracy(p):

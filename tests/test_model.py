@@ -8,7 +8,8 @@ import torch
 
 from stocksent.batching import pad
 from stocksent.data import read_texts
-from stocksent.model import NGRAM_HASH, LSTMClassifier, predict_proba_sequences
+from stocksent.inference import flatten, network_logits
+from stocksent.model import NGRAM_HASH, LSTMClassifier, ngram_features
 from stocksent.sentiment import SentimentModel
 
 
@@ -95,10 +96,10 @@ def test_no_state_is_carried_between_calls() -> None:
     for _ in range(3):
         model(other.ids, other.lengths)
     assert torch.equal(model(batch.ids, batch.lengths), first)
-    # And through the inference helper, repeated calls give the same answer.
-    p1 = predict_proba_sequences(model, sequences)
-    predict_proba_sequences(model, random_sequences(30, seed=3))
-    np.testing.assert_array_equal(predict_proba_sequences(model, sequences), p1)
+    # And through the engines, repeated calls give the same answer.
+    z1 = network_logits(model, sequences)
+    network_logits(model, random_sequences(30, seed=3))
+    np.testing.assert_array_equal(network_logits(model, sequences), z1)
 
 
 def test_dropout_only_in_training_mode() -> None:
@@ -113,40 +114,54 @@ def test_dropout_only_in_training_mode() -> None:
     assert torch.equal(model(batch.ids, batch.lengths), model(batch.ids, batch.lengths))
 
 
-def test_predict_proba_sequences_restores_mode_and_keeps_order() -> None:
+@pytest.mark.parametrize("buckets", [7, 4096])
+def test_numpy_ngram_features_are_the_modules_ngram_term(buckets) -> None:
+    """The two implementations of the n-gram features (torch for training, numpy for the fast CPU
+    engine and the blend) agree, empty messages included."""
+    model = random_model(vocab_size=200, ngram_buckets=buckets)
+    sequences = random_sequences(50, seed=6) + [np.array([], dtype=np.int64), np.array([0, 0]), np.array([7])]
+    batch = pad(sequences, np.arange(len(sequences)))
+    expected = model.ngram_logit(batch.ids, batch.lengths).detach().double().numpy()
+    rows, features, values = ngram_features(*flatten(sequences), 200, buckets)
+    weights = model.ngrams.weight.detach().double().numpy().ravel()
+    got = np.bincount(rows, weights[features] * values, minlength=len(sequences))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert features.max() < 200 + buckets and got[-3] == 0.0
+
+
+def test_network_logits_restores_mode_and_keeps_order() -> None:
     model = random_model().train()
     sequences = random_sequences(37, seed=5)
-    p = predict_proba_sequences(model, sequences, batch_size=8)
+    z = network_logits(model, sequences, batch_size=8)
     assert model.training  # left as it was found
-    assert p.shape == (37,) and p.dtype == np.float32
-    assert ((p > 0) & (p < 1)).all()
-    # Each position is its own message's probability, whatever the batching order.
+    assert z.shape == (37,) and z.dtype == np.float32
+    # Each position is its own message's logit, whatever the batching order.
     model.eval()
     with torch.no_grad():
         for i in (0, 17, 36):
             one = pad(sequences, np.array([i]))
-            assert p[i] == pytest.approx(float(torch.sigmoid(model(one.ids, one.lengths))[0]), abs=1e-6)
-    assert predict_proba_sequences(model, []).shape == (0,)
+            assert z[i] == pytest.approx(float(model(one.ids, one.lengths)[0]), abs=1e-5)
+    assert network_logits(model, []).shape == (0,)
 
 
 def test_batched_and_one_at_a_time_agree_on_real_messages(real_model, real_messages) -> None:
     sequences = real_model.encode(real_messages)
     lengths = {len(s) for s in sequences}
     assert len(lengths) > 10  # batches really mix lengths and get padded
-    together = predict_proba_sequences(real_model.network, sequences, batch_size=1024)
-    alone = np.array([predict_proba_sequences(real_model.network, [s], batch_size=1)[0] for s in sequences])
+    together = network_logits(real_model.network, sequences, batch_size=1024)
+    alone = np.array([network_logits(real_model.network, [s], batch_size=1)[0] for s in sequences])
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
-    small_batches = predict_proba_sequences(real_model.network, sequences, batch_size=7)
+    small_batches = network_logits(real_model.network, sequences, batch_size=7)
     np.testing.assert_allclose(small_batches, alone, rtol=0, atol=1e-5)
-    # Reversed order: a message's neighbours change, its probability does not.
-    reversed_p = predict_proba_sequences(real_model.network, sequences[::-1], batch_size=64)[::-1]
-    np.testing.assert_allclose(reversed_p, alone, rtol=0, atol=1e-5)
+    # Reversed order: a message's neighbours change, its logit does not.
+    reversed_z = network_logits(real_model.network, sequences[::-1], batch_size=64)[::-1]
+    np.testing.assert_allclose(reversed_z, alone, rtol=0, atol=1e-5)
 
 
 def test_sentiment_model_is_batch_independent(real_model, real_messages) -> None:
     messages = real_messages[:100]
     together = real_model.predict_proba(messages)
-    alone = np.array([real_model.predict_proba(m)[0] for m in messages])
+    alone = np.array([real_model.predict_proba(m) for m in messages])
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
     # Mixed with other messages (short and long), the same message gets the same probability.
     mixed = real_model.predict_proba(["$SPY"] + messages[:10] + ["x " * 80])[1:11]

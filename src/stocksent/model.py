@@ -38,18 +38,23 @@ def ngram_ids(ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, buckets
 
 def ngram_features(
     ids: np.ndarray, lengths: np.ndarray, vocab_size: int, buckets: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """`ngram_ids` for messages laid end to end (`ids`) with their `lengths`, without padding:
-    (message index, feature id) of every word and every adjacent pair of words."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-gram term as a sparse (messages x features) matrix, for messages laid end to end
+    (`ids`) with their `lengths`: (row, feature id, value) of every word and every adjacent pair of
+    words, each valued 1/sqrt(the message's feature count). Its product with `ngrams.weight` is
+    `LSTMClassifier.ngram_logit` (tests/test_model.py checks that they agree); the fast CPU engine
+    sums it with np.bincount and the blend fits a logistic regression on it as a scipy matrix.
+
+    >>> ngram_features(np.array([3, 4, 5]), np.array([2, 1]), vocab_size=10, buckets=7)[:2]
+    (array([0, 0, 1, 0]), array([ 3,  4,  5, 12]))
+    """
+    ids, lengths = np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
     owner = np.repeat(np.arange(len(lengths)), lengths)
     same = owner[1:] == owner[:-1]  # adjacent words of one message form a pair
     pairs = vocab_size + (ids[:-1][same] * NGRAM_HASH + ids[1:][same]) % buckets
-    return np.concatenate([owner, owner[:-1][same]]), np.concatenate([ids, pairs])
-
-
-def ngram_scale(lengths: np.ndarray) -> np.ndarray:
-    """Per message, the 1/sqrt(feature count) that `ngram_logit` divides by (an empty message counts 1)."""
-    return 1.0 / np.sqrt(np.maximum(2 * np.asarray(lengths) - 1, 1))
+    rows = np.concatenate([owner, owner[:-1][same]])
+    scale = 1.0 / np.sqrt(np.maximum(2 * lengths - 1, 1))  # an empty message counts 1, as in ngram_logit
+    return rows, np.concatenate([ids, pairs]), scale[rows]
 
 
 class LSTMClassifier(nn.Module):
@@ -132,34 +137,3 @@ class LSTMClassifier(nn.Module):
         final = x[torch.arange(x.shape[0], device=x.device), last]
         logit = self.output(self.dropout(final, generator)).squeeze(-1)
         return logit + self.ngram_logit(ids, lengths) if self.ngram_buckets else logit
-
-
-def predict_proba_sequences(
-    model: LSTMClassifier,
-    sequences: Sequence,
-    batch_size: int = 1024,
-    device: torch.device | str = "cpu",
-    precision: str = "float32",
-    plain: bool = False,
-) -> np.ndarray:
-    """P(bullish) per encoded message, in input order; batches sorted by length to waste no work.
-
-    On the CPU this runs `fastpath.InferenceLSTM`: the same maths in about half the time, agreeing
-    with `forward` to ~1e-7 in float32 (precision="bfloat16": ~1e-3). `plain=True`, or any other
-    device, runs the module's own `forward`.
-    """
-    from stocksent.batching import iterate_batches
-    from stocksent.inference.fast_cpu import fast_path_for
-
-    on_cpu = torch.device(device).type == "cpu" and model.embedding.weight.device.type == "cpu"
-    if on_cpu and not plain:
-        return fast_path_for(model, precision).predict_proba_sequences(sequences, batch_size)
-    was_training = model.training
-    model.eval()
-    out = np.empty(len(sequences), dtype=np.float32)
-    with torch.inference_mode():
-        for batch in iterate_batches(sequences, batch_size):
-            logits = model(batch.ids.to(device), batch.lengths)
-            out[batch.index] = torch.sigmoid(logits).float().cpu().numpy()
-    model.train(was_training)
-    return out

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
+import numpy as np
 import torch
+
+T = TypeVar("T")
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
@@ -38,3 +44,26 @@ def worker_pool(threads: int) -> ThreadPoolExecutor:
             torch.set_num_threads(before)  # the workers' set_num_threads also moved the process default
             _POOLS[threads] = pool
     return pool
+
+
+def map_chunks(score: Callable[[Sequence[T]], np.ndarray], items: Sequence[T], chunk: int, threads: int) -> np.ndarray:
+    """`score` over `items` in chunks spread over `threads` worker threads, concatenated in order.
+
+    Scoring raw text is text work (normalisation and vocabulary: it holds the GIL, so it runs on one
+    thread at a time) and network work (releases the GIL inside every operation): chunks on separate
+    threads overlap one's text work with another's network. Calls of fewer than 2 x `chunk` items
+    stay one chunk, still on a worker thread: tiny ops on several OpenMP threads only lose time.
+
+    >>> map_chunks(lambda xs: np.array([len(x) for x in xs]), ["a", "bb"], chunk=1024, threads=2)
+    array([1, 2])
+    """
+    n = len(items)
+    if threads <= 1:
+        return score(items)
+    if n < 2 * chunk:
+        return worker_pool(threads).submit(score, items).result()
+    # Equal chunks, a multiple of `threads` of them, of up to ~4 x `chunk` items each.
+    count = threads * math.ceil(n / (threads * 4 * chunk))
+    bounds = np.linspace(0, n, count + 1).astype(int)
+    parts = worker_pool(threads).map(score, [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    return np.concatenate(list(parts))

@@ -11,15 +11,17 @@ The regularisation C and the blend's two weights and offset are fitted on the va
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
-from stocksent.model import LSTMClassifier, ngram_features, ngram_scale
+from stocksent.inference.engine import flatten
+from stocksent.model import LSTMClassifier, ngram_features
 
+log = logging.getLogger(__name__)
 GRID_C: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)  # liblinear's C for these features: 2 to 8 s each
 
 
@@ -47,13 +49,13 @@ def fit_logreg(x, y: np.ndarray, c: float, seed: int):
 
 
 def ngram_matrix(sequences: Sequence[np.ndarray], vocab_size: int, buckets: int):
-    """(messages x features) sparse matrix whose product with the n-gram weights is `ngram_logit`."""
+    """(messages x features) sparse matrix whose product with the n-gram weights is `ngram_logit`
+    (`model.ngram_features`, which the fast CPU engine sums too)."""
     from scipy.sparse import csr_matrix
 
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    ids = np.concatenate(sequences).astype(np.int64) if len(sequences) else np.empty(0, np.int64)
-    rows, features = ngram_features(ids, lengths, vocab_size, buckets)
-    return csr_matrix((ngram_scale(lengths)[rows], (rows, features)), shape=(len(sequences), vocab_size + buckets))
+    ids, lengths = flatten(sequences)
+    rows, features, values = ngram_features(ids, lengths, vocab_size, buckets)
+    return csr_matrix((values, (rows, features)), shape=(len(sequences), vocab_size + buckets))
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -88,7 +90,7 @@ def fit_linear(
     for c in grid_c:
         linear = fit_logreg(x_train, train_labels, c, seed)
         val_accuracy = float((linear.predict(x_val) == val_labels).mean())
-        print(f"blend: logistic regression C={c:g} val accuracy {val_accuracy:.4f}", file=sys.stderr, flush=True)
+        log.info(f"blend: logistic regression C={c:g} val accuracy {val_accuracy:.4f}")
         if best is None or val_accuracy > best[0]:
             best = (val_accuracy, c, linear)
     val_accuracy, c, linear = best

@@ -11,14 +11,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-_EPS = 1e-7
-
-
-def logits_from_proba(p_bullish: np.ndarray) -> np.ndarray:
-    """Logits from probabilities (clipped, so saturated float32 sigmoids stay finite)."""
-    p = np.clip(np.asarray(p_bullish, dtype=np.float64), _EPS, 1 - _EPS)
-    return np.log(p) - np.log1p(-p)
-
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """P(bullish) = sigmoid(logit / T), computed without overflow."""
