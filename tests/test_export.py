@@ -1,4 +1,5 @@
-"""ONNX export and the ONNX Runtime backend: same numbers as PyTorch, dynamic shapes, the DIR/model.onnx cache."""
+"""ONNX export and the ONNX Runtime engine: same numbers as PyTorch, dynamic shapes, DIR/model.onnx used
+when current and never written by loading."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from stocksent.artifacts import load_model_dir, save_weights
 from stocksent.batching import iterate_batches
 from stocksent.cli import main
 from stocksent.data import read_labelled
+from stocksent.inference import flatten
 from stocksent.inference import onnx as export
 from stocksent.sentiment import SentimentModel
 from stocksent.splits import prepare_splits
@@ -28,18 +30,27 @@ MESSAGES = [
 ]
 
 
-def module_proba(network, sequences) -> np.ndarray:
-    """P(bullish) from the nn.Module's own forward, the graph that was exported."""
+def module_logits(network, sequences) -> np.ndarray:
+    """Logits from the nn.Module's own forward, the graph that was exported."""
     out = np.empty(len(sequences), dtype=np.float32)
     with torch.inference_mode():
         for batch in iterate_batches(sequences, 256):
-            out[batch.index] = torch.sigmoid(network.eval()(batch.ids, batch.lengths)).numpy()
+            out[batch.index] = network.eval()(batch.ids, batch.lengths).numpy()
     return out
+
+
+def snapshot(directory) -> dict:
+    """Every file's name, size and modification time: what "loading never writes" compares."""
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
+
+
+def torch_proba(model_dir, messages=MESSAGES) -> np.ndarray:
+    return SentimentModel.load(model_dir, precision="float32").predict_proba(messages)
 
 
 @pytest.fixture
 def model_dir(small_model_dir, tmp_path):
-    """A private copy: these tests write model.onnx into it and change its weights."""
+    """A private copy: these tests export model.onnx into it and change its weights."""
     return shutil.copytree(small_model_dir, tmp_path / "model")
 
 
@@ -58,11 +69,11 @@ def test_split(small_model_dir):
 def test_onnx_matches_pytorch_on_the_whole_test_split(model_dir, test_split):
     torch_model = SentimentModel.load(model_dir, precision="float32")
     onnx_model = SentimentModel.load(model_dir, backend="onnx")
-    assert isinstance(onnx_model.backend, export.OnnxBackend)
+    assert isinstance(onnx_model.engine, export.OnnxEngine) and onnx_model.precision == "float32"
     sequences = torch_model.encode(test_split.messages)
-    reference = module_proba(torch_model.network, sequences)
+    reference = module_logits(torch_model.network, sequences)
     for batch_size in (1024, 7):
-        got = onnx_model.backend.predict_proba_sequences(sequences, batch_size)
+        got = onnx_model.engine.logits(*flatten(sequences), batch_size)
         assert got.dtype == np.float32 and got.shape == (len(test_split),)
         assert np.abs(got - reference).max() <= 1e-5
     # and through the public API, whatever the PyTorch path does inside
@@ -88,11 +99,18 @@ def test_export_cli_writes_a_valid_model_with_dynamic_axes(model_dir, tmp_path, 
     assert inputs["ids"].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert inputs["lengths"].type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert dims(inputs["ids"]) == ["batch", "time"] and dims(inputs["lengths"]) == ["batch"]
-    (output,) = proto.graph.output
-    assert output.name == "p_bullish" and dims(output) == ["batch"]
-    assert output.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    # p_bullish first, as the only output of earlier exports was; then the logit the engine reads.
+    assert [o.name for o in proto.graph.output] == ["p_bullish", "logit"]
+    for output in proto.graph.output:
+        assert dims(output) == ["batch"] and output.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert {p.key: p.value for p in proto.metadata_props}[export.WEIGHTS_SHA_KEY] == export.weights_sha256(model_dir)
     assert not list(tmp_path.joinpath("out").glob(".*.tmp"))  # written atomically: no temp file left
+
+
+def test_export_writes_the_model_directorys_file_by_default(model_dir, capsys):
+    assert main(["export", "--model", str(model_dir)]) == 0
+    assert str(model_dir / export.ONNX_FILE) in capsys.readouterr().out
+    onnx.checker.check_model(onnx.load(str(model_dir / export.ONNX_FILE)))
 
 
 @pytest.mark.parametrize("batch, time", [(1, 1), (3, 7), (64, 100)])
@@ -105,57 +123,61 @@ def test_dynamic_batch_and_sequence_length(model_dir, tmp_path, batch, time):
     lengths[0] = time
     ids = rng.integers(1, len(vocab), (batch, time))
     ids[np.arange(time)[None, :] >= lengths[:, None]] = 0  # right padding
-    (got,) = session.run(None, {"ids": ids, "lengths": lengths})
+    p_bullish, logit = session.run(None, {"ids": ids, "lengths": lengths})
     with torch.inference_mode():
-        want = torch.sigmoid(network(torch.from_numpy(ids), torch.from_numpy(lengths))).numpy()
-    assert got.shape == (batch,) and np.abs(got - want).max() <= 1e-5
+        want = network(torch.from_numpy(ids), torch.from_numpy(lengths)).numpy()
+    assert logit.shape == p_bullish.shape == (batch,)
+    assert np.abs(logit - want).max() <= 1e-5
+    assert np.abs(p_bullish - torch.sigmoid(torch.from_numpy(want)).numpy()).max() <= 1e-6
 
 
-def test_onnx_backend_exports_on_first_use_and_follows_new_weights(model_dir):
-    path = model_dir / export.ONNX_FILE
-    assert not path.exists()
+def test_loading_never_writes_and_uses_a_current_export(model_dir, monkeypatch):
+    before = snapshot(model_dir)
+    in_memory = SentimentModel.load(model_dir, backend="onnx").predict_proba(MESSAGES)
+    assert snapshot(model_dir) == before  # no model.onnx appeared: built in memory
+    assert np.abs(in_memory - torch_proba(model_dir)).max() <= 1e-5
+
+    export.export_model_dir(model_dir)
+    exported = snapshot(model_dir)
+    # A current DIR/model.onnx is used as it is: nothing is exported again.
+    monkeypatch.setattr(export, "onnx_bytes", lambda *a, **k: pytest.fail("exported although model.onnx is current"))
+    from_file = SentimentModel.load(model_dir, backend="onnx").predict_proba(MESSAGES)
+    np.testing.assert_array_equal(from_file, in_memory)
+    assert snapshot(model_dir) == exported
+
+
+def test_a_stale_export_is_not_used_nor_rewritten(model_dir, capsys):
+    export.export_model_dir(model_dir)
     first = SentimentModel.load(model_dir, backend="onnx").predict_proba(MESSAGES)
-    assert path.is_file()
-    stamp = path.stat().st_mtime_ns
-    SentimentModel.load(model_dir, backend="onnx")
-    assert path.stat().st_mtime_ns == stamp  # reused, not exported again
-
-    network, _, _ = load_model_dir(model_dir)  # retrained weights: the cached file is stale
+    network, _, _ = load_model_dir(model_dir)  # retrained weights: the exported file is stale
     with torch.no_grad():
         network.output.bias += 1.0
     save_weights(model_dir, network)
+    capsys.readouterr()
+    before = snapshot(model_dir)
     again = SentimentModel.load(model_dir, backend="onnx")
-    assert path.stat().st_mtime_ns != stamp
-    assert (
-        np.abs(
-            again.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)
-        ).max()
-        <= 1e-5
-    )
+    assert "exported from other weights" in capsys.readouterr().err  # logged, with what to do
+    assert snapshot(model_dir) == before
+    assert np.abs(again.predict_proba(MESSAGES) - torch_proba(model_dir)).max() <= 1e-5
     assert (again.predict_proba(MESSAGES) > first).all()
 
 
-def test_damaged_cache_is_exported_again(model_dir):
+def test_damaged_or_old_exports_fall_back_to_memory(model_dir, capsys):
     (model_dir / export.ONNX_FILE).write_bytes(b"not an onnx model")
     model = SentimentModel.load(model_dir, backend="onnx")
+    assert "not a readable ONNX model" in capsys.readouterr().err
     assert model.predict_proba(MESSAGES).shape == (len(MESSAGES),)
-    onnx.checker.check_model(onnx.load(str(model_dir / export.ONNX_FILE)))
+    assert (model_dir / export.ONNX_FILE).read_bytes() == b"not an onnx model"
 
-
-def test_unwritable_model_directory_scores_from_memory(model_dir, monkeypatch, capsys):
-    def refuse(path, data):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(export, "write_bytes", refuse)
-    model = SentimentModel.load(model_dir, backend="onnx")
-    assert "in memory" in capsys.readouterr().err
-    assert not (model_dir / export.ONNX_FILE).exists()
-    assert (
-        np.abs(
-            model.predict_proba(MESSAGES) - SentimentModel.load(model_dir, precision="float32").predict_proba(MESSAGES)
-        ).max()
-        <= 1e-5
-    )
+    # A file of an earlier stocksent: right weights, but p_bullish only.
+    proto = onnx.load_from_string(export.onnx_bytes(load_model_dir(model_dir)[0], export.weights_sha256(model_dir)))
+    kept = [o for o in proto.graph.output if o.name == "p_bullish"]
+    del proto.graph.output[:]
+    proto.graph.output.extend(kept)
+    (model_dir / export.ONNX_FILE).write_bytes(proto.SerializeToString())
+    old = SentimentModel.load(model_dir, backend="onnx")
+    assert "without the 'logit' output" in capsys.readouterr().err
+    assert np.abs(old.predict_proba(MESSAGES) - torch_proba(model_dir)).max() <= 1e-5
 
 
 def test_predict_cli_backend_onnx(model_dir, capsys):

@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
-from stocksent import SentimentModel, StocksentError
-from stocksent.data import read_labelled
-from stocksent.model import predict_proba_sequences
-from stocksent.sentiment import AUTO_BFLOAT16_MIN, Prediction
+from stocksent import Prediction, SentimentModel, StocksentError
+from stocksent.artifacts import CONFIG, METRICS, VOCAB, WEIGHTS, load_model_dir
+from stocksent.data import LABELS, read_labelled
+from stocksent.inference import TorchEngine, flatten, sigmoid
+from stocksent.inference.fast_cpu import AUTO_BFLOAT16_MIN, InferenceLSTM
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
@@ -43,8 +45,7 @@ def test_one_string_gives_one_prediction(model) -> None:
     assert prediction.label == ("bullish" if prediction.p_bullish >= model.threshold else "bearish")
     assert prediction.to_dict() == {"label": prediction.label, "p_bullish": prediction.p_bullish}
     proba = model.predict_proba("$SPY to the moon 🚀")
-    assert proba.shape == (1,) and proba.dtype == np.float32
-    assert float(proba[0]) == prediction.p_bullish
+    assert isinstance(proba, float) and proba == prediction.p_bullish
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +57,12 @@ def model(small_model_dir) -> SentimentModel:
 def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
     proba = model.predict_proba(MESSAGES)
     assert proba.shape == (len(MESSAGES),)
-    # The same path by hand: normalise with the saved options, encode, run the network.
-    by_hand = predict_proba_sequences(
-        model.network,
-        [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES],
-        precision=model.precision,
-    )
+    assert proba.dtype == np.float32
+    # The same path by hand: normalise with the saved options, encode, the engine, the sigmoid.
+    sequences = [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES]
+    by_hand = sigmoid(model.engine.logits(*flatten(sequences)))
     np.testing.assert_array_equal(proba, by_hand)
+    np.testing.assert_array_equal(model.logits(MESSAGES), model.engine.logits(*flatten(sequences)))
     predictions = model.predict(MESSAGES)
     assert isinstance(predictions, list) and len(predictions) == len(MESSAGES)
     assert [p.p_bullish for p in predictions] == [float(p) for p in proba]
@@ -120,7 +120,7 @@ def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(small_model_dir, m
     np.testing.assert_array_equal(auto.predict_proba(many), low.predict_proba(many))
     np.testing.assert_array_equal(auto.predict_proba(many[:3]), high.predict_proba(many[:3]))
     exact = SentimentModel.load(small_model_dir, precision="float32")
-    plain = predict_proba_sequences(exact.network, exact.encode(MESSAGES), plain=True)
+    plain = sigmoid(TorchEngine(exact.network).logits(*exact.encode_flat(MESSAGES)))
     np.testing.assert_allclose(exact.predict_proba(MESSAGES), plain, rtol=0, atol=1e-5)
     np.testing.assert_allclose(SentimentModel.load(small_model_dir).predict_proba(MESSAGES), plain, rtol=0, atol=0.02)
     with pytest.raises(StocksentError, match="precision"):
@@ -137,3 +137,90 @@ def test_unknown_backend(small_model_dir) -> None:
 def test_missing_model_directory(tmp_path) -> None:
     with pytest.raises(StocksentError, match="not found"):
         SentimentModel.load(tmp_path / "no-model")
+
+
+def test_constructor_only_stores(model) -> None:
+    engine = InferenceLSTM(model.network)
+    made = SentimentModel(model.network, model.vocab, engine, model.text_options, 0.3)
+    assert made.engine is engine and made.threshold == 0.3 and made.config == {} and made.directory is None
+    np.testing.assert_array_equal(made.predict_proba(MESSAGES), model.predict_proba(MESSAGES))
+    assert [p.label for p in made.predict(MESSAGES)] == [LABELS[int(p >= 0.3)] for p in made.predict_proba(MESSAGES)]
+    built = SentimentModel.build(model.network, model.vocab, model.config, precision="float32")
+    np.testing.assert_array_equal(built.predict_proba(MESSAGES), model.predict_proba(MESSAGES))
+    with pytest.raises(StocksentError, match="invalid config.json"):
+        SentimentModel.build(model.network, model.vocab, {"threshold": "high"})
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_save_round_trip_gives_identical_probabilities(model, small_model_dir, tmp_path, backend) -> None:
+    model.threshold = 0.42  # a changed threshold is saved too
+    try:
+        path = model.save(tmp_path / "copy")
+    finally:
+        model.threshold = json.loads((small_model_dir / "config.json").read_text())["threshold"]
+    assert path == tmp_path / "copy"
+    assert {p.name for p in path.iterdir()} >= {WEIGHTS, CONFIG, VOCAB, METRICS}
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "copy"]  # no staging directory left
+    again = SentimentModel.load(path, backend=backend, precision="float32")
+    original = SentimentModel.load(small_model_dir, backend=backend, precision="float32")
+    assert again.threshold == 0.42
+    np.testing.assert_array_equal(again.predict_proba(MESSAGES), original.predict_proba(MESSAGES))
+    assert again.text_options == model.text_options and again.vocab.words == model.vocab.words
+    assert not (path / "model.onnx").exists()  # loading with backend onnx wrote nothing
+
+
+def test_save_refuses_to_overwrite_another_model(model, small_model_dir, tmp_path) -> None:
+    target = model.save(tmp_path / "m")
+    stamp = (target / WEIGHTS).stat().st_mtime_ns
+    model.save(target)  # this very model again: fine, and left as it is
+    assert (target / WEIGHTS).stat().st_mtime_ns == stamp
+    network, config, vocab = load_model_dir(small_model_dir)
+    with torch.no_grad():
+        network.output.bias += 1.0
+    other = SentimentModel.build(network, vocab, config, precision="float32")
+    with pytest.raises(StocksentError, match="different model.*overwrite=True"):
+        other.save(target)
+    np.testing.assert_array_equal(SentimentModel.load(target).predict_proba(MESSAGES), model.predict_proba(MESSAGES))
+    other.save(target, overwrite=True)
+    np.testing.assert_array_equal(
+        SentimentModel.load(target, precision="float32").predict_proba(MESSAGES), other.predict_proba(MESSAGES)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # the old copy moved aside is gone
+
+
+def test_save_refuses_a_directory_holding_other_things(model, tmp_path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(StocksentError, match="not empty and holds no model"):
+        model.save(tmp_path / "notes", overwrite=True)
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StocksentError, match="is a file"):
+        model.save(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    SentimentModel.load(model.save(tmp_path / "empty"))  # an empty directory is fine
+
+
+def test_a_failed_save_leaves_nothing_behind(model, tmp_path, monkeypatch) -> None:
+    import stocksent.sentiment as sentiment
+
+    def disk_full(directory, *args):
+        (directory / "half").write_bytes(b"x")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sentiment, "save_model_dir", disk_full)
+    with pytest.raises(StocksentError, match="No space left"):
+        model.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_torch_backend_on_a_gpu(small_model_dir) -> None:
+    """The module's forward on CUDA agrees with the CPU engine (run where a GPU is present)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here")
+    gpu = SentimentModel.load(small_model_dir, device="cuda")
+    assert isinstance(gpu.engine, TorchEngine) and gpu.network.embedding.weight.is_cuda
+    cpu = SentimentModel.load(small_model_dir, precision="float32")
+    assert np.abs(gpu.predict_proba(MESSAGES) - cpu.predict_proba(MESSAGES)).max() <= 1e-5

@@ -1,7 +1,23 @@
-"""`SentimentModel`: a trained model directory, ready to score raw text."""
+"""`SentimentModel`: a trained model, ready to score raw text; load, save, predict, evaluate.
+
+    raw text --normalise--> tokens --vocabulary--> flat ids + lengths --engine--> logits
+             --sigmoid--> P(bullish) --threshold--> label
+
+The normalisation options, the vocabulary and the threshold are the ones saved with the weights,
+so a loaded model treats text exactly as training did. The engine (inference/) is the only part
+that differs between backends; encoding, the sigmoid and the threshold happen here, once.
+
+>>> model = SentimentModel.load("runs/demo")              # doctest: +SKIP
+>>> model.predict_proba("$SPY breaking out, loading calls") # doctest: +SKIP
+0.93
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -9,89 +25,160 @@ from typing import overload
 
 import numpy as np
 
-from stocksent.artifacts import load_model_dir
+from stocksent.artifacts import CONFIG, CURVE, METRICS, VOCAB, WEIGHTS, load_model_dir, save_model_dir
+from stocksent.data import LABELS
 from stocksent.errors import StocksentError
-from stocksent.inference.fast_cpu import PRECISIONS, fast_path_for, predict_texts, resolve_precision
+from stocksent.inference import DEFAULT_BATCH, Engine, engine_for, sigmoid
+from stocksent.inference.workers import map_chunks
 from stocksent.text import TextOptions, normalise_flat
-
-LABEL_NAMES = ("bearish", "bullish")
+from stocksent.vocab import Vocabulary
 
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
+    label: str  # data.LABELS: "bearish" or "bullish"
     p_bullish: float
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-AUTO_BFLOAT16_MIN = 64  # messages per call from which precision "auto" uses bfloat16
-
-
 class SentimentModel:
-    """Text goes through the same normalisation and vocabulary as in training, always in eval mode."""
+    """A network, the vocabulary and text options it was trained with, its threshold, and one engine.
 
-    backend = None  # None: PyTorch; else an object with predict_proba_sequences (export.OnnxBackend)
-    precision = "float32"  # of the PyTorch fast path's matrix products: float32 or bfloat16 (fastpath.py)
-    small_calls_float32 = False  # precision "auto": calls of few messages run float32 (see load)
+    Build one with `load` (a model directory) or `build` (parts in memory); the constructor only
+    stores what it is given. Predictions always run the network in eval mode.
+    """
 
-    def __init__(self, model, config: dict, vocab, directory: Path | None = None):
-        self.network = model.eval()
-        self.config = config
+    def __init__(
+        self,
+        network,
+        vocab: Vocabulary,
+        engine: Engine,
+        text_options: TextOptions | None = None,
+        threshold: float = 0.5,
+        config: dict | None = None,
+        directory: Path | None = None,
+    ):
+        self.network = network
         self.vocab = vocab
+        self.engine = engine
+        self.text_options = text_options if text_options is not None else TextOptions()
+        self.threshold = threshold
+        self.config = config if config is not None else {}
         self.directory = directory
-        self.text_options = TextOptions.from_dict(config.get("text", {}))
-        self.threshold = float(config.get("threshold", 0.5))
+
+    # ------------------------------------------------------------------ construction
 
     @classmethod
-    def load(cls, directory: str | Path, backend: str = "torch", precision: str = "auto") -> SentimentModel:
-        """`precision` of the PyTorch path: float32, bfloat16, or auto: bfloat16 where the CPU does it
-        natively (fastpath.resolve_precision) for calls of at least `AUTO_BFLOAT16_MIN` messages, float32
-        for smaller ones, where bfloat16's per-product overhead doubles latency (measured: one message
-        p50 0.86 ms float32, 1.78 ms bfloat16). The ONNX backend is float32."""
-        if backend not in ("torch", "onnx"):
-            raise StocksentError(f"unknown backend {backend!r}: use torch or onnx")
-        if precision not in (*PRECISIONS, "auto"):
-            raise StocksentError(f"unknown precision {precision!r}: use auto, float32 or bfloat16")
-        if backend == "onnx" and precision == "bfloat16":
-            raise StocksentError("precision bfloat16 is for the torch backend; ONNX runs float32")
-        model, config, vocab = load_model_dir(directory)
-        try:
-            loaded = cls(model, config, vocab, Path(directory))
-        except (AttributeError, TypeError, ValueError) as err:  # "text" or "threshold" of the wrong type
-            raise StocksentError(f"model directory {directory} has an invalid config.json ({err})") from None
-        if backend == "onnx":  # DIR/model.onnx, exported on first use (see export.py)
-            from stocksent.inference.onnx import OnnxBackend
+    def load(
+        cls, directory: str | Path, backend: str = "torch", precision: str = "auto", device: str = "cpu"
+    ) -> SentimentModel:
+        """The model in `directory` (written by `stocksent train` or `save`), with one engine.
 
-            loaded.backend = OnnxBackend.for_model_dir(directory, model)
-        else:  # the lookup table etc. are built now, so the first prediction is as quick as the rest
-            loaded.precision = resolve_precision(precision)
-            loaded.small_calls_float32 = precision == "auto" and loaded.precision != "float32"
-            if loaded.small_calls_float32:
-                fast_path_for(model, "float32")
-            fast_path_for(model, loaded.precision)
-        return loaded
+        `backend`: "torch" (on the CPU the fast CPU engine; on `device` "cuda" the module's forward)
+        or "onnx" (ONNX Runtime: DIR/model.onnx when `stocksent export` wrote it from these weights,
+        else built in memory; loading never writes into the directory). `precision` of the torch
+        backend on the CPU: float32, bfloat16, or auto: bfloat16 where the CPU does it natively
+        (AVX512-BF16 or AMX) for calls of at least 64 messages, float32 for smaller ones, where
+        bfloat16's per-product overhead doubles latency (one message p50 0.86 ms float32, 1.78 ms
+        bfloat16). The ONNX backend is float32.
+
+        >>> SentimentModel.load("runs/demo", precision="float32")  # doctest: +SKIP
+        """
+        network, config, vocab = load_model_dir(directory)
+        return cls.build(network, vocab, config, backend, precision, device, Path(directory))
+
+    @classmethod
+    def build(
+        cls,
+        network,
+        vocab: Vocabulary,
+        config: dict,
+        backend: str = "torch",
+        precision: str = "auto",
+        device: str = "cpu",
+        directory: Path | None = None,
+    ) -> SentimentModel:
+        """A model from a network, its vocabulary and its config.json content (`text`, `threshold`)."""
+        try:
+            text_options = TextOptions.from_dict(config.get("text", {}))
+            threshold = float(config.get("threshold", 0.5))
+        except (AttributeError, TypeError, ValueError) as err:  # "text" or "threshold" of the wrong type
+            where = f"model directory {directory}" if directory else "the model's config"
+            raise StocksentError(f"{where} has an invalid config.json ({err})") from None
+        network.eval()
+        engine = engine_for(network, backend, precision, device, directory)
+        return cls(network, vocab, engine, text_options, threshold, config, directory)
+
+    @property
+    def precision(self) -> str:
+        """The engine's arithmetic: float32 or bfloat16 (precision "auto": bfloat16 for large calls)."""
+        return self.engine.precision
+
+    # ------------------------------------------------------------------ text to ids
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Word ids per message (what training's batches hold)."""
         ids, lengths = self.encode_flat(texts)
         return np.split(ids, np.cumsum(lengths)[:-1]) if len(lengths) else []
 
     def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """All messages' word ids end to end, and each message's length (what `encode` splits up)."""
+        """All messages' word ids end to end, and each message's length: an engine's input."""
         tokens, lengths = normalise_flat(texts, self.text_options)
         return self.vocab.encode(tokens), np.asarray(lengths, dtype=np.int64)
 
-    def predict_proba(self, texts: str | Sequence[str], batch_size: int = 1024) -> np.ndarray:
-        """P(bullish) per message, in input order (a 1-D float32 array)."""
-        texts = as_list(texts)
+    # ------------------------------------------------------------------ scoring
+
+    def logits(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """The engine's logit per message (float32, input order), before the sigmoid.
+
+        Where the engine allows it (the fast CPU engine), chunks of a large call are encoded and
+        scored side by side on torch's intra-op thread count of worker threads (workers.map_chunks).
+        """
+        return self._logits(as_list(texts), batch_size)
+
+    def _logits(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
         if not texts:
             return np.empty(0, dtype=np.float32)
-        if self.backend is not None:
-            return self.backend.predict_proba_sequences(self.encode(texts), batch_size)
-        small = self.small_calls_float32 and len(texts) < AUTO_BFLOAT16_MIN
-        precision = "float32" if small else self.precision
-        return predict_texts(fast_path_for(self.network, precision), self.encode_flat, texts, batch_size)
+
+        def score(chunk: Sequence[str]) -> np.ndarray:
+            ids, lengths = self.encode_flat(chunk)
+            return self.engine.logits(ids, lengths, batch_size)
+
+        threads = torch.get_num_threads() if self.engine.parallel else 1
+        return map_chunks(score, texts, batch_size, threads)
+
+    @overload
+    def predict_proba(self, texts: str, batch_size: int = ...) -> float: ...
+    @overload
+    def predict_proba(self, texts: Sequence[str], batch_size: int = ...) -> np.ndarray: ...
+
+    def predict_proba(self, texts, batch_size: int = DEFAULT_BATCH):
+        """P(bullish): one string in, a float out; a list in, a float32 array in input order out.
+
+        >>> model.predict_proba(["$SPY puts", "calls!"])  # doctest: +SKIP
+        array([0.08, 0.91], dtype=float32)
+        """
+        p = sigmoid(self._logits(as_list(texts), batch_size))
+        return float(p[0]) if isinstance(texts, str) else p
+
+    @overload
+    def predict(self, texts: str, batch_size: int = ...) -> Prediction: ...
+    @overload
+    def predict(self, texts: Sequence[str], batch_size: int = ...) -> list[Prediction]: ...
+
+    def predict(self, texts, batch_size: int = DEFAULT_BATCH):
+        """Label and P(bullish) per message; one string in, one Prediction out; a list in, a list out."""
+        predictions = self.to_predictions(sigmoid(self._logits(as_list(texts), batch_size)))
+        return predictions[0] if isinstance(texts, str) else predictions
+
+    def to_predictions(self, p_bullish: np.ndarray) -> list[Prediction]:
+        """The threshold step: label = bullish where P(bullish) >= the model's threshold."""
+        p = np.asarray(p_bullish, dtype=np.float32)
+        return [Prediction(LABELS[bull], value) for bull, value in zip((p >= self.threshold).tolist(), p.tolist())]
 
     def evaluate(self, data: str | Path | None = None, split: str | None = None) -> dict:
         """Metrics on labelled data: the recorded test split of the training file, or every row of another.
@@ -103,16 +190,70 @@ class SentimentModel:
 
         return evaluate(self, data, split)
 
-    @overload
-    def predict(self, texts: str) -> Prediction: ...
-    @overload
-    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+    # ------------------------------------------------------------------ saving
 
-    def predict(self, texts, batch_size: int = 1024):
-        """Label and P(bullish) per message; one string in, one Prediction out."""
-        probs = self.predict_proba(texts, batch_size)
-        predictions = [Prediction(LABEL_NAMES[int(p >= self.threshold)], float(p)) for p in probs]
-        return predictions[0] if isinstance(texts, str) else predictions
+    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
+        """Write a model directory that `load` reads back to identical probabilities; returns its path.
+
+        The directory appears whole or not at all (written beside it, then renamed into place).
+        metrics.json and learning_curve.png come along from the loaded directory (they describe
+        these weights). A directory that already holds this very model is left as it is; one that
+        holds another model is refused unless `overwrite=True`, which replaces it whole; a
+        non-empty directory holding no model is always refused.
+
+        >>> model.save("runs/copy")  # doctest: +SKIP
+        PosixPath('runs/copy')
+        """
+        target = Path(directory)
+        if target.exists() and not target.is_dir():
+            raise StocksentError(f"{target} is a file: give a directory to save the model in")
+        occupied = target.is_dir() and any(target.iterdir())
+        if occupied and not (target / CONFIG).is_file():
+            raise StocksentError(f"{target} is not empty and holds no model: choose a new or empty directory")
+        config = {**self.config, "text": self.text_options.to_dict(), "threshold": self.threshold}
+        config.pop("model", None)  # save_model_dir writes the network's own sizes
+        staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(staging)  # mode 0777 less the umask, as a plain mkdir (mkdtemp would give 0700)
+            save_model_dir(staging, self.network, config, self.vocab)
+            for name in (METRICS, CURVE):
+                if self.directory is not None and (self.directory / name).is_file():
+                    shutil.copyfile(self.directory / name, staging / name)
+            if occupied and _same_files(staging, target, (WEIGHTS, CONFIG, VOCAB)):
+                return target
+            if occupied and not overwrite:
+                raise StocksentError(
+                    f"{target} already holds a different model: choose another directory or pass overwrite=True"
+                )
+            _replace_dir(staging, target)
+        except OSError as err:
+            raise StocksentError(f"cannot save the model to {target}: {err.strerror or err}") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+
+def _same_files(a: Path, b: Path, names: Sequence[str]) -> bool:
+    return all((b / n).is_file() and (a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put directory `new` at `target`: one rename where `target` is absent or empty, else the old
+    one is moved aside first and deleted after (restored if the second rename fails)."""
+    with contextlib.suppress(OSError):
+        target.rmdir()  # only succeeds when empty
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.old"
+    os.rename(target, old)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def as_list(texts: str | Sequence[str]) -> list[str]:

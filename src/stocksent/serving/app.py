@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from stocksent.sentiment import LABEL_NAMES, SentimentModel
+from stocksent.data import LABELS
+from stocksent.sentiment import SentimentModel
 from stocksent.serving.limits import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
 from stocksent.serving.microbatch import MicroBatcher
 
@@ -52,7 +53,7 @@ class PredictRequest(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    label: str = Field(description=" or ".join(LABEL_NAMES))
+    label: str = Field(description=" or ".join(LABELS))
     p_bullish: float = Field(description="probability that the message is bullish")
 
 
@@ -267,7 +268,7 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
     async def predict(request: Request) -> Response:
         messages = parse_messages(await request.body())
         probs = await batcher.score(messages)  # off the event loop: /healthz never waits on a big batch
-        predictions = [{"label": LABEL_NAMES[int(p >= threshold)], "p_bullish": float(p)} for p in probs]
+        predictions = [{"label": LABELS[int(p >= threshold)], "p_bullish": float(p)} for p in probs]
         return json_response({"predictions": predictions, "model": model_id})
 
     @app.get("/v1/model", tags=["model"], summary="The model's id, config, test metrics and data sha256")

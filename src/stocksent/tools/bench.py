@@ -168,7 +168,7 @@ def predict_worker(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    from stocksent.model import predict_proba_sequences
+    from stocksent.inference import TorchEngine, sigmoid
     from stocksent.sentiment import SentimentModel
 
     if spec.get("threads"):
@@ -224,9 +224,10 @@ def predict_worker(spec: dict) -> dict:
 
     fast = by_precision["float32"].predict_proba(messages, batch_size=batch)
     low = by_precision["bfloat16"].predict_proba(messages, batch_size=batch)
-    plain = predict_proba_sequences(model.network, model.encode(messages), batch, plain=True)
+    plain_engine = TorchEngine(model.network)  # the module's own forward: the reference
+    plain = sigmoid(plain_engine.logits(*model.encode_flat(messages), batch))
     result["predict_msgs_per_second_plain"] = len(messages) / _timed(
-        lambda: predict_proba_sequences(model.network, model.encode(messages), batch, plain=True)
+        lambda: sigmoid(plain_engine.logits(*model.encode_flat(messages), batch))
     )
     result["test_accuracy"] = {
         "float32_fast": accuracy(fast),
@@ -251,12 +252,10 @@ def gpu_predict(model_dir: str, messages: list[str], labels, device, batch: int,
     """On a GPU: text and vocabulary on the CPU, the module's forward on the device."""
     import numpy as np
 
-    from stocksent.model import predict_proba_sequences
     from stocksent.sentiment import SentimentModel
 
-    model = SentimentModel.load(model_dir)
-    network = model.network.to(device)
-    run = lambda: predict_proba_sequences(network, model.encode(messages), batch, device=device)  # noqa: E731
+    model = SentimentModel.load(model_dir, device=str(device))  # the module's forward on the device
+    run = lambda: model.predict_proba(messages, batch)  # noqa: E731
     run()
     p = run()
     seconds = float(np.median([_timed(run) for _ in range(repeats)]))
