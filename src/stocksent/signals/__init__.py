@@ -1,0 +1,39 @@
+"""The sentiment index: per-ticker volume and sentiment over market sessions, with intervals and z-scores.
+
+- `stocksent.signals.sentiment_index(inputs, model, freq=..., calendar=...)` -> pandas DataFrame
+  (what `stocksent index` runs; columns in `stocksent.signals.index`).
+- `stocksent.signals.periods`: NYSE sessions (exchange_calendars) and plain UTC periods.
+- `stocksent.signals.stats`: Wilson interval, Antweiler–Frank bullishness and agreement, trailing z-scores.
+- `stocksent.signals.aggregate.IndexBuilder`: the streaming accumulator, for callers that score themselves.
+- `stocksent.signals.plot.index_figure`: the index beside volume and price, as a matplotlib Figure.
+
+Names are loaded on first use, so importing this package loads neither pandas nor pyarrow.
+Needs the `index` extra: `pip install 'stocksent[index]'` (pandas, pyarrow, exchange_calendars).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_PUBLIC = {
+    "sentiment_index": "stocksent.signals.index",
+    "write_index": "stocksent.signals.index",
+    "IndexBuilder": "stocksent.signals.aggregate",
+    "index_figure": "stocksent.signals.plot",
+}
+__all__ = ["IndexBuilder", "index_figure", "sentiment_index", "write_index"]
+
+if TYPE_CHECKING:
+    from stocksent.signals.aggregate import IndexBuilder
+    from stocksent.signals.index import sentiment_index, write_index
+    from stocksent.signals.plot import index_figure
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stocksent.signals' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

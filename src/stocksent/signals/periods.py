@@ -1,0 +1,232 @@
+"""Which period (and which part of the trading day) a message counts for.
+
+Two calendars, each a `Periods` object that maps UTC timestamps (int64 nanoseconds) to integer
+period keys, describes keys as rows, and lists every key between two (so empty periods are rows
+too, which the volume z-score needs):
+
+- `TwentyFourSeven`: plain UTC periods (crypto trades around the clock): `floor(t, freq)`.
+- `NyseSessions`: NYSE sessions from `exchange_calendars` (XNYS: holidays and early closes kept by
+  that library, not by a hand-written list). A message counts for the session whose close is the
+  first after it: one posted after the close, overnight, on a weekend or a holiday counts for the
+  next session, where the market can first react to it. Parts of the day (`session`):
+  `pre-market` (the session's own calendar day before the open), `regular` (open <= t < close),
+  `after-hours` (after the close of the previous session, on that session's day), `closed`
+  (a day with no session: weekend or holiday). Daily periods span (previous close, close];
+  intraday periods are clock buckets anchored at the previous close and at the open, so no
+  bucket straddles the open or the close.
+
+>>> p = make_periods("nyse", "1D")                                            # doctest: +SKIP
+>>> keys, parts = p.assign(np.array([pd.Timestamp("2020-07-02T21:00Z").value]))  # doctest: +SKIP
+>>> p.describe(keys)["session_date"][0]                                       # doctest: +SKIP
+datetime.date(2020, 7, 6)           # after the close on 2 July; 3 July is a holiday
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from stocksent.errors import StocksentError
+
+__all__ = ["FREQS", "PARTS", "UNKNOWN", "Periods", "TwentyFourSeven", "NyseSessions", "make_periods", "freq_ns"]
+
+NS_MINUTE = 60 * 1_000_000_000
+NS_DAY = 24 * 60 * NS_MINUTE
+FREQS = {"30min": 30 * NS_MINUTE, "1h": 60 * NS_MINUTE, "1D": NS_DAY, "1W": 7 * NS_DAY}
+PARTS = ("pre-market", "regular", "after-hours", "closed")  # codes 0..3
+UNKNOWN = -1  # part of a message known only by its date
+_MONDAY = 4 * NS_DAY  # 1970-01-05, the first Monday after the epoch: weeks start on Mondays
+NEW_YORK = "America/New_York"
+
+
+def freq_ns(freq: str) -> int:
+    try:
+        return FREQS[freq]
+    except KeyError:
+        raise StocksentError(f"unknown frequency {freq!r}: use one of {', '.join(FREQS)}") from None
+
+
+def _local_days(ts: np.ndarray, tz: str) -> np.ndarray:
+    """Calendar day (days since the epoch) of each UTC timestamp in time zone `tz`."""
+    import pandas as pd
+
+    local = pd.DatetimeIndex(ts.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(tz).tz_localize(None)
+    return local.values.astype("datetime64[D]").astype(np.int64)
+
+
+class Periods:
+    """Interface: `assign` timestamps, `describe` keys, `grid` between keys. Keys are int64 ns."""
+
+    name = ""
+    freq = ""
+
+    def assign(self, ts: np.ndarray, date_only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Period key and part of the day (code into PARTS, or UNKNOWN) per UTC timestamp (int64 ns)."""
+        raise NotImplementedError
+
+    def describe(self, keys: np.ndarray) -> dict[str, Any]:
+        """Columns for the rows of these keys: period_start, period_end (UTC), session_date, session."""
+        raise NotImplementedError
+
+    def grid(self, first: int, last: int) -> np.ndarray:
+        """Every period key from `first` to `last`, both included, in order."""
+        raise NotImplementedError
+
+
+class TwentyFourSeven(Periods):
+    """Plain UTC periods; weeks start on Monday 00:00 UTC."""
+
+    name = "24x7"
+
+    def __init__(self, freq: str):
+        self.freq, self.step = freq, freq_ns(freq)
+        self.origin = _MONDAY if freq == "1W" else 0
+
+    def assign(self, ts, date_only=None):
+        ts = np.asarray(ts, dtype=np.int64)
+        keys = (ts - self.origin) // self.step * self.step + self.origin
+        return keys, np.full(len(ts), UNKNOWN, dtype=np.int8)
+
+    def describe(self, keys):
+        keys = np.asarray(keys, dtype=np.int64)
+        n = len(keys)
+        return {
+            "period_start": keys,
+            "period_end": keys + self.step,
+            "session_date": np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"),
+            "session": np.full(n, None, dtype=object),
+        }
+
+    def grid(self, first, last):
+        return np.arange(first, last + 1, self.step, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def _xnys() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NYSE sessions (days since the epoch), opens and closes (UTC ns), from exchange_calendars."""
+    import exchange_calendars as xcals
+
+    calendar = xcals.get_calendar("XNYS")
+    sessions = calendar.sessions.values.astype("datetime64[D]").astype(np.int64)
+    opens = calendar.opens.values.astype("datetime64[ns]").astype(np.int64)
+    closes = calendar.closes.values.astype("datetime64[ns]").astype(np.int64)
+    return sessions, opens, closes
+
+
+class NyseSessions(Periods):
+    """NYSE trading sessions (see the module doc); freq 1D/1W: sessions or weeks of them, else clock buckets."""
+
+    name = "nyse"
+
+    def __init__(self, freq: str):
+        self.freq, self.step = freq, freq_ns(freq)
+        self.sessions, self.opens, self.closes = _xnys()
+        days = self.sessions
+        weeks = (days - 4) // 7  # Monday-based weeks (1970-01-05 is day 4)
+        first_of_week = np.r_[True, weeks[1:] != weeks[:-1]]
+        starts = np.flatnonzero(first_of_week)
+        self.week_first = starts[np.cumsum(first_of_week) - 1]  # per session: index of its week's first session
+        self.week_last = np.r_[starts[1:] - 1, len(days) - 1][np.cumsum(first_of_week) - 1]
+
+    # ------------------------------------------------------------------ sessions
+
+    def _session_index(self, ts: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.closes, ts, side="right")  # first session whose close is after t
+        bad = (idx == 0) | (idx >= len(self.closes))
+        if bad.any():
+            t = np.datetime64(int(ts[np.flatnonzero(bad)[0]]), "ns")
+            first = np.datetime64(int(self.sessions[1]), "D")
+            last = np.datetime64(int(self.sessions[-1]), "D")
+            raise StocksentError(
+                f"a message at {t} is outside the NYSE calendar ({first} to {last}, from exchange_calendars); "
+                "check the timestamps or use --calendar 24x7"
+            )
+        return idx
+
+    def _parts(self, ts: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        parts = np.full(len(ts), 3, dtype=np.int8)  # closed, unless below says otherwise
+        days = _local_days(ts, NEW_YORK)
+        parts[days == self.sessions[idx - 1]] = 2  # after the previous session's close, on its day
+        parts[days == self.sessions[idx]] = 0  # the session's own day, before the open
+        parts[ts >= self.opens[idx]] = 1
+        return parts
+
+    def assign(self, ts, date_only=None):
+        ts = np.asarray(ts, dtype=np.int64)
+        if date_only is not None and date_only.any():
+            if self.step < NS_DAY:
+                raise StocksentError(
+                    f"some messages have a date but no time; intraday periods need times: use --freq 1D or 1W "
+                    f"instead of {self.freq}"
+                )
+            # A bare date is that New York day: its session if it has one, else the next.
+            ts = ts.copy()
+            ts[date_only] = _new_york_midnight(ts[date_only])
+        idx = self._session_index(ts)
+        parts = self._parts(ts, idx)
+        if date_only is not None:
+            parts[date_only] = UNKNOWN
+        if self.freq == "1D":
+            keys = self.sessions[idx] * NS_DAY
+        elif self.freq == "1W":
+            keys = self.sessions[self.week_first[idx]] * NS_DAY
+        else:
+            anchor = np.where(ts >= self.opens[idx], self.opens[idx], self.closes[idx - 1])
+            keys = anchor + (ts - anchor) // self.step * self.step
+        return keys, parts
+
+    def describe(self, keys):
+        keys = np.asarray(keys, dtype=np.int64)
+        if self.step >= NS_DAY:
+            idx = np.searchsorted(self.sessions, keys // NS_DAY)
+            last = idx if self.freq == "1D" else self.week_last[idx]
+            session = np.full(len(keys), "day" if self.freq == "1D" else "week", dtype=object)
+            return {
+                "period_start": self.closes[idx - 1],
+                "period_end": self.closes[last],
+                "session_date": self.sessions[idx].astype("datetime64[D]"),
+                "session": session,
+            }
+        idx = np.searchsorted(self.closes, keys, side="right")
+        opens, closes = self.opens[idx], self.closes[idx]
+        end = np.minimum(keys + self.step, np.where(keys < opens, opens, closes))
+        return {
+            "period_start": keys,
+            "period_end": end,
+            "session_date": self.sessions[idx].astype("datetime64[D]"),
+            "session": np.array(PARTS, dtype=object)[self._parts(keys, idx)],
+        }
+
+    def grid(self, first, last):
+        if self.step >= NS_DAY:
+            days = self.sessions * NS_DAY
+            if self.freq == "1W":
+                days = days[np.unique(self.week_first)]
+            return days[(days >= first) & (days <= last)]
+        i, j = np.searchsorted(self.closes, [first, last], side="right")
+        pieces = []
+        for s in range(i, j + 1):  # a few thousand sessions at most: a Python loop is fine
+            pieces.append(np.arange(self.closes[s - 1], self.opens[s], self.step))
+            pieces.append(np.arange(self.opens[s], self.closes[s], self.step))
+        keys = np.concatenate(pieces).astype(np.int64)
+        return keys[(keys >= first) & (keys <= last)]
+
+
+def _new_york_midnight(ts: np.ndarray) -> np.ndarray:
+    """00:00 New York time on the UTC calendar day of each timestamp (a bare date parsed as UTC midnight)."""
+    import pandas as pd
+
+    days = pd.DatetimeIndex(ts.astype("datetime64[ns]")).normalize()
+    return days.tz_localize(NEW_YORK).tz_convert("UTC").tz_localize(None).values.astype(np.int64)
+
+
+def make_periods(calendar: str, freq: str) -> Periods:
+    """`nyse` or `24x7` periods of `freq` (30min, 1h, 1D, 1W)."""
+    freq_ns(freq)
+    if calendar == "nyse":
+        return NyseSessions(freq)
+    if calendar == "24x7":
+        return TwentyFourSeven(freq)
+    raise StocksentError(f"unknown calendar {calendar!r}: use nyse or 24x7")
