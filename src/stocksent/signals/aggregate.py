@@ -180,8 +180,10 @@ class IndexBuilder:
         sums = self._combined()
         self._partials = [sums]
         pieces = []
-        for (calendar, ticker), group in sums.groupby(level=["calendar", "ticker"], sort=True):
-            group = group.droplevel(["calendar", "ticker"]).sort_index()
+        order = sorted(sums.index.droplevel("key").unique(), key=lambda pair: (pair[1], pair[0]))  # by ticker
+        groups = dict(list(sums.groupby(level=["calendar", "ticker"], sort=False)))
+        for calendar, ticker in order:
+            group = groups[(calendar, ticker)].droplevel(["calendar", "ticker"]).sort_index()
             periods = self.periods[calendar]
             keys = periods.grid(int(group.index[0]), int(group.index[-1]))
             filled = group.reindex(keys, fill_value=0)

@@ -110,8 +110,8 @@ def _xnys() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     calendar = xcals.get_calendar("XNYS")
     sessions = calendar.sessions.values.astype("datetime64[D]").astype(np.int64)
-    opens = calendar.opens.values.astype("datetime64[ns]").astype(np.int64)
-    closes = calendar.closes.values.astype("datetime64[ns]").astype(np.int64)
+    opens = calendar.opens.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    closes = calendar.closes.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
     return sessions, opens, closes
 
 
