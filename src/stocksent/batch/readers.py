@@ -355,7 +355,7 @@ def _read_csv(path: Path, text_column, columns, bad, batch_rows):
                 newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
             ),
             convert_options=pcsv.ConvertOptions(
-                column_types={name: pa.binary() for name in names}, include_columns=keep, strings_can_be_null=False
+                column_types={name: pa.binary() for name in names}, strings_can_be_null=False
             ),
         )
     except pa.ArrowInvalid as exc:
@@ -393,7 +393,7 @@ def _read_csv(path: Path, text_column, columns, bad, batch_rows):
                 is_invalid = np.isin(records, [number for number, _ in mine])
                 per_record = np.ones(len(records), dtype=np.int64)
                 per_record[~is_invalid] += newlines
-                per_record[is_invalid] += [row_text.count("\n") for _, row_text in mine]
+                per_record[is_invalid] += np.array([row_text.count("\n") for _, row_text in mine], dtype=np.int64)
                 starts = next_line + np.concatenate([[0], np.cumsum(per_record)[:-1]])
                 lines = starts[~is_invalid]
                 found = [
@@ -425,6 +425,7 @@ def _decode_columns(batch, text: str, keep: list[str]):
     ok = np.ones(n, dtype=bool)
     reasons: dict[int, str] = {}
     decoded = []
+    batch = batch.select(keep)  # (every column was read: line breaks in any of them count for line numbers)
     for name, column in zip(batch.schema.names, batch.columns):
         try:
             decoded.append(column.cast(pa.string()))
@@ -444,7 +445,6 @@ def _decode_columns(batch, text: str, keep: list[str]):
     for i in np.flatnonzero(empty & ok):
         reasons.setdefault(int(i), "empty message")
     ok &= ~empty
-    table = table.select(keep)
     if ok.all():
         return table, reasons
     return table.filter(pa.array(ok)), reasons

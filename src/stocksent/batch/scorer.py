@@ -30,6 +30,7 @@ Contract (other modules rely on it: `stocksent score`, `stocksent.batch.spark`, 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import shutil
@@ -123,6 +124,18 @@ class BatchScorer:
             (target / name).write_bytes(data)
         return target
 
+    def with_options(self, **changes: Any) -> BatchScorer:
+        """A copy with other `text_column` or `batch_rows` (sharing the loaded model, if any).
+
+        >>> BatchScorer("runs/demo").with_options(text_column="body")  # doctest: +SKIP
+        """
+        unknown = set(changes) - {"text_column", "batch_rows"}
+        if unknown:
+            raise StocksentError(f"with_options changes text_column or batch_rows, not {', '.join(sorted(unknown))}")
+        new = copy.copy(self)
+        new.__dict__.update(changes)
+        return new
+
     @property
     def threshold(self) -> float:
         return self.model.threshold
@@ -208,7 +221,7 @@ def arrow_columns(probs, bullish) -> tuple[Any, Any]:
     from stocksent.data import LABELS
 
     missing = np.isnan(probs)
-    mask = pa.array(missing) if missing.any() else None
+    mask = missing if missing.any() else None
     p = pa.array(probs, pa.float32(), mask=mask)
     label = pc.if_else(pa.array(bullish, pa.bool_(), mask=mask), LABELS[1], LABELS[0])
     return p, label
