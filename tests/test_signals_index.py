@@ -217,3 +217,24 @@ def test_user_errors_are_one_line_messages():
         sentiment_index(
             pd.DataFrame({"date": ["2020-01-02"], "ticker": ["A"], "message": ["m"]}), KeywordModel(), freq="1h"
         )
+
+
+def test_an_iterator_of_tables_is_streamed_not_listed(emotions):
+    yielded = []
+
+    def batches():
+        for i in range(0, 600, 100):
+            yielded.append(i)
+            yield emotions.iloc[i : i + 100]
+
+    class Recording(KeywordModel):
+        seen_at_call: list = []
+
+        def predict_proba(self, texts):
+            self.seen_at_call.append(len(yielded))
+            return super().predict_proba(texts)
+
+    model = Recording()
+    df = sentiment_index(batches(), model)
+    assert df.n_msgs.sum() == 600
+    assert model.seen_at_call == [1, 2, 3, 4, 5, 6]  # each batch scored before the next is read

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -62,17 +62,22 @@ def iter_messages(
     if _is_table(inputs):
         yield inputs
         return
-    if isinstance(inputs, Iterable) and not isinstance(inputs, (str, bytes, os.PathLike)):
-        items = list(inputs) if not isinstance(inputs, list) else inputs
-        if items and all(_is_table(item) for item in items):
-            yield from items
+    if isinstance(inputs, (list, tuple)):
+        if inputs and all(_is_table(item) for item in inputs):
+            yield from inputs
             return
-        if any(_is_table(item) for item in items):
+        if any(_is_table(item) for item in inputs):
             raise StocksentError("give either files or tables as inputs, not both")
-        inputs = items
-    elif not isinstance(inputs, (str, bytes, os.PathLike)):  # a generator of tables
-        yield from inputs
-        return
+    elif not isinstance(inputs, (str, bytes, os.PathLike)):  # an iterator: of tables (streamed) or of paths
+        iterator = iter(inputs)
+        first = next(iterator, None)
+        if first is None:
+            raise StocksentError("no inputs given")
+        if _is_table(first):
+            yield first
+            yield from iterator  # never listed: a generator of 10M messages stays a stream
+            return
+        inputs = [first, *iterator]
     from stocksent.batch.readers import expand_inputs, format_of, iter_batches
 
     for path in expand_inputs(inputs):

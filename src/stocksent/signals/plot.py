@@ -95,7 +95,7 @@ def index_figure(df, tickers: list[str] | None = None, prices: Any = None, freq:
         ax.set_ylim(0, 1)
         ax.set_ylabel("share bullish")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=7, ncols=3, frameon=False)
+        ax.legend(loc="lower left", fontsize=7, ncols=3, framealpha=0.85)
         period = _FREQ_WORDS.get(freq or "", freq or "") or "per period"
         calendar = "NYSE sessions" if rows["calendar"].iloc[0] == "nyse" else "24x7 UTC"
         sub.suptitle(
