@@ -15,7 +15,8 @@ import torch
 
 from stocksent.artifacts import CONFIG, VOCAB, WEIGHTS, load_model_dir, load_tensors, save_model_dir, save_tensors
 from stocksent.errors import StocksentError
-from stocksent.model import LSTMClassifier, predict_proba_sequences
+from stocksent.inference import network_logits
+from stocksent.model import LSTMClassifier
 from stocksent.sentiment import SentimentModel
 from stocksent.vocab import Vocabulary
 
@@ -78,9 +79,7 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
     sequences = [np.array(s) for s in ([2, 3], [4, 5, 6, 1], [1])]
-    np.testing.assert_array_equal(
-        predict_proba_sequences(loaded, sequences), predict_proba_sequences(model.eval(), sequences)
-    )
+    np.testing.assert_array_equal(network_logits(loaded, sequences), network_logits(model.eval(), sequences))
 
 
 def test_trained_model_round_trip(small_model_dir: Path, tmp_path: Path) -> None:

@@ -12,9 +12,8 @@ from stocksent.artifacts import read_json
 from stocksent.cli import main
 from stocksent.config import preset
 from stocksent.data import read_labelled
-from stocksent.splits import prepare_splits
+from stocksent.splits import prepare_splits, splits_sha256
 from stocksent.text import TextOptions
-from stocksent.splits import splits_sha256
 from stocksent.tools.baseline import run_baseline, vectorizer
 
 

@@ -398,8 +398,10 @@ def test_a_second_run_on_a_locked_directory_names_the_first_runs_pid(tmp_path, c
         code = main(["train", "--data", str(DATA_PATH), "--out", str(out), "--max-examples", "500", "--epochs", "1"])
         err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert err == [f"stocksent: error: {out} is in use by another training run (PID {os.getpid()}); "
-                   "wait for it to end or choose another --out"]
+    assert err == [
+        f"stocksent: error: {out} is in use by another training run (PID {os.getpid()}); "
+        "wait for it to end or choose another --out"
+    ]
     assert sorted(p.name for p in out.iterdir()) == []  # nothing written by the refused run; the lock is gone
 
 
