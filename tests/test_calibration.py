@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stocksent.evaluation.metrics import expected_calibration_error, reliability_bins
 from stocksent.training.calibration import (
     apply_temperature,
     binary_nll,
     calibrate,
     choose_threshold,
-    expected_calibration_error,
     fit_temperature,
-    reliability_bins,
 )
 
 

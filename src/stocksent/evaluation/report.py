@@ -90,8 +90,8 @@ def confusion_png(confusion: list[list[int]]) -> bytes:
 
 
 def reliability_png(labels: np.ndarray, p: np.ndarray, ece: float) -> bytes:
+    from stocksent.evaluation.metrics import reliability_bins
     from stocksent.evaluation.plots import figure_png, new_figure
-    from stocksent.training.calibration import reliability_bins
 
     bins = reliability_bins(labels, p)
     used = bins["count"] > 0
@@ -179,10 +179,9 @@ def build_report(
     model_dir: str | Path, baseline_dir: str | Path | None = None, data_path: str | Path | None = None
 ) -> str:
     """The report as an HTML string."""
-    from stocksent.evaluation.metrics import classification_metrics
+    from stocksent.evaluation.metrics import classification_metrics, expected_calibration_error
     from stocksent.evaluation.plots import learning_curve_png
     from stocksent.sentiment import SentimentModel
-    from stocksent.training.calibration import expected_calibration_error
 
     model = SentimentModel.load(model_dir, precision="float32")  # the numbers of metrics.json
     metrics = read_metrics(model_dir, f"model directory {model_dir}")
