@@ -232,3 +232,142 @@ def test_vocabulary_size_mismatch(model_copy: Path) -> None:
 def test_invalid_vocabulary_words(model_copy: Path) -> None:
     (model_copy / VOCAB).write_text(json.dumps({"words": ["a", "b", "c"]}))
     assert_one_line_error(model_copy, VOCAB)
+
+
+# --------------------------------------------------------------------------- tampered or damaged models
+
+
+def rewrite_config(directory: Path, change) -> None:
+    config = json.loads((directory / CONFIG).read_text())
+    change(config)
+    (directory / CONFIG).write_text(json.dumps(config))  # json writes NaN and Infinity as Python reads them
+
+
+def rewrite_tensor(directory: Path, change) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(directory / WEIGHTS)
+    change(tensors)
+    save_file(tensors, directory / WEIGHTS)
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("threshold", float("nan"), ["threshold", "nan"]),
+        ("threshold", float("inf"), ["threshold", "inf"]),
+        ("threshold", -0.1, ["threshold", "-0.1"]),
+        ("threshold", 1.5, ["threshold", "1.5"]),
+        ("threshold", True, ["threshold"]),
+        ("threshold", None, ["threshold"]),
+        ("temperature", float("nan"), ["temperature"]),
+        ("temperature", 0, ["temperature"]),
+        ("temperature", "1", ["temperature"]),
+    ],
+)
+def test_tampered_scoring_fields_are_refused(model_copy: Path, field: str, value, words) -> None:
+    rewrite_config(model_copy, lambda c: c.__setitem__(field, value))
+    assert_one_line_error(model_copy, CONFIG, *words)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ({"max_tokens": -5}, ["text.max_tokens", "-5"]),
+        ({"max_tokens": 0}, ["text.max_tokens"]),
+        ({"max_tokens": 2.5}, ["text.max_tokens"]),
+        ({"max_tokens": 10**9}, ["text.max_tokens"]),
+        ({"keep_emoji": "yes"}, ["text.keep_emoji"]),
+        ({"keep_cashtags": 1}, ["text.keep_cashtags"]),
+    ],
+)
+def test_tampered_text_options_are_refused(model_copy: Path, text: dict, words) -> None:
+    rewrite_config(model_copy, lambda c: c["text"].update(text))
+    assert_one_line_error(model_copy, CONFIG, *words)
+
+
+def test_the_api_door_is_checked_too(small_model_dir: Path) -> None:
+    network, config, vocab = load_model_dir(small_model_dir)
+    with pytest.raises(StocksentError, match="threshold"):
+        SentimentModel.build(network, vocab, {**config, "threshold": float("nan")})
+    with pytest.raises(StocksentError, match="max_tokens"):
+        SentimentModel.build(network, vocab, {**config, "text": {"max_tokens": -1}})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused(model_copy: Path, bad: float) -> None:
+    def poison(tensors):
+        name = sorted(tensors)[0]
+        tensors[name].view(-1)[3] = bad
+
+    rewrite_tensor(model_copy, poison)
+    name = sorted(load_tensors(model_copy / WEIGHTS))[0]
+    assert_one_line_error(model_copy, WEIGHTS, name, "NaN or infinite")
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])
+def test_integer_weights_are_refused(model_copy: Path, dtype) -> None:
+    rewrite_tensor(model_copy, lambda t: t.__setitem__("output.weight", t["output.weight"].to(dtype)))
+    assert_one_line_error(model_copy, WEIGHTS, "output.weight", "not floating point")
+
+
+def test_half_precision_weights_load_as_float32(model_copy: Path) -> None:
+    """float16 is a floating type: allowed, and cast to the network's float32 as it loads."""
+    rewrite_tensor(model_copy, lambda t: t.__setitem__("output.weight", t["output.weight"].half()))
+    network, _, _ = load_model_dir(model_copy)
+    assert network.output.weight.dtype == torch.float32
+
+
+def test_extra_and_missing_tensors_are_refused(model_copy: Path) -> None:
+    rewrite_tensor(model_copy, lambda t: t.__setitem__("backdoor.weight", torch.ones(2)))
+    assert_one_line_error(model_copy, WEIGHTS, "unexpected backdoor.weight")
+    rewrite_tensor(model_copy, lambda t: [t.pop("backdoor.weight"), t.pop("output.bias")])
+    assert_one_line_error(model_copy, WEIGHTS, "missing output.bias")
+
+
+def test_a_tensor_of_another_shape_is_refused(model_copy: Path) -> None:
+    rewrite_tensor(model_copy, lambda t: t.__setitem__("output.bias", torch.zeros(2)))
+    assert_one_line_error(model_copy, WEIGHTS, "output.bias", "[2]", "[1]")
+
+
+def test_vocabulary_words_must_be_strings(model_copy: Path) -> None:
+    vocab = json.loads((model_copy / VOCAB).read_text())
+    vocab["words"][5] = 12345
+    (model_copy / VOCAB).write_text(json.dumps(vocab))
+    assert_one_line_error(model_copy, VOCAB, "words[5]")
+
+
+def test_a_huge_vocab_size_is_refused_before_anything_is_allocated(model_copy: Path) -> None:
+    rewrite_config(model_copy, lambda c: c["model"].__setitem__("vocab_size", 10**12))
+    assert_one_line_error(model_copy, CONFIG, "vocab_size")
+
+
+def test_deeply_nested_config_is_one_line(model_copy: Path) -> None:
+    (model_copy / CONFIG).write_text("[" * 100_000 + "]" * 100_000)
+    assert_one_line_error(model_copy, CONFIG, "nested too deeply")
+
+
+def test_sha256_pins_the_files(model_copy: Path) -> None:
+    from stocksent.artifacts import sha256_files
+
+    pinned = sha256_files(model_copy)
+    load_model_dir(model_copy, sha256=pinned)  # the same files: loads
+    rewrite_config(model_copy, lambda c: c.__setitem__("threshold", 0.9))  # still a valid model
+    with pytest.raises(StocksentError) as info:
+        load_model_dir(model_copy, sha256=pinned)
+    message = str(info.value)
+    assert CONFIG in message and pinned[CONFIG][:12] in message and "\n" not in message
+    with pytest.raises(StocksentError, match="changed"):
+        SentimentModel.load(model_copy, sha256=pinned)
+    assert SentimentModel.load(model_copy).threshold == 0.9  # unpinned: the new file is fine
+
+
+def test_cli_refuses_a_tampered_model_in_one_line(model_copy: Path, capsys) -> None:
+    from stocksent.cli import main
+
+    rewrite_config(model_copy, lambda c: c.__setitem__("threshold", float("nan")))
+    assert main(["predict", "--model", str(model_copy), "$SPY up"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("stocksent: error: ") and "threshold" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1

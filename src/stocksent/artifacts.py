@@ -1,11 +1,18 @@
 """The model directory: weights as safetensors, everything else as JSON, all written atomically.
 
-Loading never unpickles, so a model directory from anywhere cannot run code.
+Loading never unpickles, so a model directory from anywhere cannot run code, and it checks all it
+reads (every tensor's name, dtype, shape and finiteness; the threshold, temperature and text options
+of config.json; the vocabulary's words), so a damaged or tampered directory is refused with one line
+naming the file and the field rather than giving wrong answers. `load_model_dir` reads each file
+once and can be held to known sha256 digests (`serve --workers N` pins them for every worker).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,8 @@ WEIGHTS, CONFIG, VOCAB, METRICS, CURVE = (
     "metrics.json",
     "learning_curve.png",
 )
+MODEL_FILES = (WEIGHTS, CONFIG, VOCAB)  # what a model is loaded from, and what `sha256` pins
+MAX_TOKENS = 100_000  # as training's --max-tokens allows
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -34,18 +43,49 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     write_bytes(path, save_safetensors_bytes(contiguous))
 
 
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def load_tensors(path: Path, data: bytes | None = None) -> dict[str, torch.Tensor]:
+    """The tensors in a safetensors file (or in `data`, that file's bytes already read)."""
     try:
-        return load_safetensors_bytes(path.read_bytes())
+        return load_safetensors_bytes(path.read_bytes() if data is None else data)
     except (SafetensorError, ValueError, RuntimeError) as err:
         raise StocksentError(f"{path} is corrupted or not a safetensors file ({err})") from None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, data: bytes | None = None) -> Any:
+    """A JSON file's value (or that of `data`, the file's bytes already read); one line if it is not JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_bytes() if data is None else data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise StocksentError(f"{path} is corrupted: not valid JSON ({err})") from None
+    except RecursionError:
+        raise StocksentError(f"{path} is corrupted: JSON nested too deeply") from None
+
+
+def sha256_files(directory: str | Path, names: tuple[str, ...] = MODEL_FILES) -> dict[str, str]:
+    """{file name: sha256 hex digest} of a model directory's files, as `load_model_dir(sha256=...)` checks.
+
+    >>> sha256_files("runs/demo")[WEIGHTS][:12]  # doctest: +SKIP
+    '3f2a9c0e71b4'
+    """
+    return {name: hashlib.sha256((Path(directory) / name).read_bytes()).hexdigest() for name in names}
+
+
+def _read_model_files(directory: Path, sha256: Mapping[str, str] | None) -> dict[str, bytes]:
+    """Each file's bytes, read once, so what is checked (and pinned) is exactly what is loaded."""
+    files = {}
+    for name in MODEL_FILES:
+        try:
+            files[name] = (directory / name).read_bytes()
+        except OSError as err:
+            raise StocksentError(f"cannot read {directory / name}: {err.strerror or err}") from None
+    for name, expected in (sha256 or {}).items():
+        actual = hashlib.sha256(files[name]).hexdigest()
+        if actual != expected:
+            raise StocksentError(
+                f"{directory / name} changed since the server started (sha256 {actual[:12]}, pinned "
+                f"{expected[:12]}): refusing to serve a second model; restart the server to serve the new one"
+            )
+    return files
 
 
 def save_weights(directory: Path, model: LSTMClassifier) -> None:
@@ -60,30 +100,116 @@ def save_model_dir(directory: Path, model: LSTMClassifier, config: dict, vocab: 
     save_weights(directory, model)
 
 
-def load_model_dir(directory: str | Path) -> tuple[LSTMClassifier, dict, Vocabulary]:
-    """Model (eval mode, CPU), its config and vocabulary; a clear error for any missing or bad file."""
+def load_model_dir(
+    directory: str | Path, sha256: Mapping[str, str] | None = None
+) -> tuple[LSTMClassifier, dict, Vocabulary]:
+    """Model (eval mode, CPU), its config and vocabulary; a clear error for any missing or bad file.
+
+    `sha256` ({file name: digest}, as `sha256_files` gives) refuses files that differ from those digests.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise StocksentError(f"model directory not found: {directory} (train one with: stocksent train --out DIR)")
-    for name in (WEIGHTS, CONFIG, VOCAB):
+    for name in MODEL_FILES:
         if not (directory / name).is_file():
             raise StocksentError(
                 f"model directory {directory} is missing {name}; train again or copy the whole directory"
             )
-    config = read_json(directory / CONFIG)
+    files = _read_model_files(directory, sha256)
+    config = read_json(directory / CONFIG, files[CONFIG])
+    if not isinstance(config, dict):
+        raise StocksentError(f"{directory / CONFIG} is invalid: not a JSON object")
+    check_model_config(config, str(directory / CONFIG))
     try:
-        vocab = Vocabulary.from_dict(read_json(directory / VOCAB))
-        model = LSTMClassifier.from_config(ModelConfig.from_dict(config["model"]))
+        vocab = _vocabulary(read_json(directory / VOCAB, files[VOCAB]))
     except (KeyError, TypeError, ValueError) as err:
-        raise StocksentError(f"model directory {directory} has an invalid config.json or vocab.json ({err})") from None
-    if len(vocab) != model.embedding.num_embeddings:
-        raise StocksentError(
-            f"model directory {directory}: vocab.json has {len(vocab)} words but the model expects "
-            f"{model.embedding.num_embeddings}"
-        )
+        raise StocksentError(f"{directory / VOCAB} is invalid ({err})") from None
+    if "model" not in config:
+        raise StocksentError(f"{directory / CONFIG} is invalid: it has no model field (the network's sizes)")
     try:
-        model.load_state_dict(load_tensors(directory / WEIGHTS))
+        sizes = ModelConfig.from_dict(config["model"])
+    except StocksentError as err:
+        raise StocksentError(f"{directory / CONFIG} is invalid: model: {err}") from None
+    if len(vocab) != sizes.vocab_size:  # checked before the network (its embedding) is allocated
+        raise StocksentError(
+            f"model directory {directory}: vocab.json has {len(vocab)} words but the model expects {sizes.vocab_size}"
+        )
+    model = LSTMClassifier.from_config(sizes)
+    tensors = load_tensors(directory / WEIGHTS, files[WEIGHTS])
+    check_tensors(tensors, model.state_dict(), directory / WEIGHTS)
+    try:
+        model.load_state_dict(tensors)
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise StocksentError(f"{directory / WEIGHTS} does not match config.json ({first})") from None
     return model.eval(), config, vocab
+
+
+def _vocabulary(data: Any) -> Vocabulary:
+    if not isinstance(data, dict) or not isinstance(data.get("words"), list):
+        raise ValueError("it must be a JSON object with a list of words")
+    bad = next((i for i, w in enumerate(data["words"]) if not isinstance(w, str)), None)
+    if bad is not None:
+        raise ValueError(f"words[{bad}] is not a string")
+    return Vocabulary.from_dict(data)
+
+
+def check_tensors(tensors: Mapping[str, Any], expected: Mapping[str, torch.Tensor], path: Path | str) -> None:
+    """Every tensor the network needs, none it does not, each floating point, of its shape and finite.
+
+    load_state_dict alone would cast integer weights to float and take NaN or infinite ones as they
+    are: a model that loads and answers wrongly, or NaN, for every message.
+    """
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []
+        )
+        raise StocksentError(f"{path} does not match config.json ({'; '.join(parts)})")
+    for name, want in expected.items():
+        tensor = tensors[name]
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+            kind = getattr(tensor, "dtype", type(tensor).__name__)
+            raise StocksentError(f"{path}: tensor {name} is {kind}, not floating point: the file is damaged")
+        if tuple(tensor.shape) != tuple(want.shape):
+            raise StocksentError(
+                f"{path} does not match config.json (tensor {name} has shape {list(tensor.shape)}, "
+                f"the network needs {list(want.shape)})"
+            )
+        if not bool(torch.isfinite(tensor).all()):
+            raise StocksentError(
+                f"{path}: tensor {name} holds NaN or infinite values: the file is damaged; train again"
+            )
+
+
+def check_model_config(config: Mapping[str, Any], where: str = "the model's config") -> None:
+    """The scoring fields of config.json: threshold (finite, 0 to 1), temperature (finite, > 0) and
+    the text options (keep_emoji and keep_cashtags booleans, max_tokens a positive whole number).
+
+    A NaN threshold would label every message bearish; a negative max_tokens would crash later.
+    """
+
+    def bad(field: str, expected: str, value: Any) -> StocksentError:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        return StocksentError(f"{where} is invalid: {field} must be {expected}; got {shown}")
+
+    threshold = config.get("threshold", 0.5)
+    if not (_is_real(threshold) and 0.0 <= threshold <= 1.0):
+        raise bad("threshold", "a finite number from 0 to 1", threshold)
+    temperature = config.get("temperature", 1.0)
+    if temperature is not None and not (_is_real(temperature) and temperature > 0):
+        raise bad("temperature", "a finite number above 0", temperature)
+    text = config.get("text", {})
+    if not isinstance(text, dict):
+        raise bad("text", "an object of text options", text)
+    for name in ("keep_emoji", "keep_cashtags"):
+        if name in text and not isinstance(text[name], bool):
+            raise bad(f"text.{name}", "true or false", text[name])
+    max_tokens = text.get("max_tokens", 100)
+    if not (isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 1 <= max_tokens <= MAX_TOKENS):
+        raise bad("text.max_tokens", f"a whole number from 1 to {MAX_TOKENS:,}", max_tokens)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

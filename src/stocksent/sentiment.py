@@ -18,14 +18,23 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import overload
 
 import numpy as np
 
-from stocksent.artifacts import CONFIG, CURVE, METRICS, VOCAB, WEIGHTS, load_model_dir, save_model_dir
+from stocksent.artifacts import (
+    CONFIG,
+    CURVE,
+    METRICS,
+    VOCAB,
+    WEIGHTS,
+    check_model_config,
+    load_model_dir,
+    save_model_dir,
+)
 from stocksent.data import LABELS
 from stocksent.errors import StocksentError
 from stocksent.inference import DEFAULT_BATCH, Engine, engine_for, sigmoid
@@ -72,7 +81,12 @@ class SentimentModel:
 
     @classmethod
     def load(
-        cls, directory: str | Path, backend: str = "torch", precision: str = "auto", device: str = "cpu"
+        cls,
+        directory: str | Path,
+        backend: str = "torch",
+        precision: str = "auto",
+        device: str = "cpu",
+        sha256: Mapping[str, str] | None = None,
     ) -> SentimentModel:
         """The model in `directory` (written by `stocksent train` or `save`), with one engine.
 
@@ -82,11 +96,16 @@ class SentimentModel:
         backend on the CPU: float32, bfloat16, or auto: bfloat16 where the CPU does it natively
         (AVX512-BF16 or AMX) for calls of at least 64 messages, float32 for smaller ones, where
         bfloat16's per-product overhead doubles latency (one message p50 0.86 ms float32, 1.78 ms
-        bfloat16). The ONNX backend is float32.
+        bfloat16). The ONNX backend is float32. `sha256` ({file name: digest}, see
+        `artifacts.sha256_files`) refuses a directory whose files differ from those digests.
+
+        Every tensor, the threshold, temperature and text options are checked as they are read: a
+        damaged or tampered directory is a `StocksentError` naming the file and field, never a model
+        that loads and answers wrongly.
 
         >>> SentimentModel.load("runs/demo", precision="float32")  # doctest: +SKIP
         """
-        network, config, vocab = load_model_dir(directory)
+        network, config, vocab = load_model_dir(directory, sha256)
         return cls.build(network, vocab, config, backend, precision, device, Path(directory))
 
     @classmethod
@@ -101,12 +120,11 @@ class SentimentModel:
         directory: Path | None = None,
     ) -> SentimentModel:
         """A model from a network, its vocabulary and its config.json content (`text`, `threshold`)."""
-        try:
-            text_options = TextOptions.from_dict(config.get("text", {}))
-            threshold = float(config.get("threshold", 0.5))
-        except (AttributeError, TypeError, ValueError) as err:  # "text" or "threshold" of the wrong type
-            where = f"model directory {directory}" if directory else "the model's config"
-            raise StocksentError(f"{where} has an invalid config.json ({err})") from None
+        if not isinstance(config, Mapping):
+            raise StocksentError(f"a model's config must be a dict, got {type(config).__name__}")
+        check_model_config(config, f"{directory / CONFIG}" if directory else "the model's config")
+        text_options = TextOptions.from_dict(config.get("text", {}))
+        threshold = float(config.get("threshold", 0.5))
         network.eval()
         engine = engine_for(network, backend, precision, device, directory)
         return cls(network, vocab, engine, text_options, threshold, config, directory)
