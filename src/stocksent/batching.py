@@ -51,6 +51,13 @@ def bucketed_order(
 def iterate_batches(
     sequences: Sequence[np.ndarray], batch_size: int, rng: np.random.Generator | None = None
 ) -> Iterator[Batch]:
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    """Padded batches in `bucketed_order`. Messages held flat (`corpus.TokenArrays`: one ids array
+    and offsets) are padded by vectorised gathers, with lengths read off the offsets; the batches
+    are the same as from a list of arrays."""
+    flat_batch = getattr(sequences, "batch", None)
+    if flat_batch is not None:
+        lengths = sequences.lengths
+    else:
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     for index in bucketed_order(lengths, batch_size, rng):
-        yield pad(sequences, index)
+        yield flat_batch(index) if flat_batch is not None else pad(sequences, index)

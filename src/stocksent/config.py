@@ -93,7 +93,7 @@ def _is_number(value: Any) -> bool:
 class TrainConfig:
     """Defaults are the `default` preset; `PRESETS` overrides them by name."""
 
-    data: str | None = None  # None: $STOCKSENT_DATA, the cache, or the download
+    data: str | list[str] | None = None  # files, directories, globs; None: $STOCKSENT_DATA, the cache, or the download
     out: str | None = None  # None: runs/<timestamp>
     preset: str = "default"
     epochs: int = 10
@@ -120,6 +120,8 @@ class TrainConfig:
     linear_blend: bool = True  # blend a logistic regression into the n-gram term (blend.py); needs ngram_buckets
     split_seed: int | None = None  # None: same as seed
     num_threads: int | None = None  # None: torch's choice
+    split: str = "random"  # random (seeded 80/10/10) | time (oldest 80% train, newest 10% test)
+    init_from: str | None = None  # a model directory to continue from (its weights, text options, vocabulary)
 
     @property
     def text_options(self) -> TextOptions:
@@ -132,9 +134,11 @@ class TrainConfig:
     def validate(self) -> None:
         """Every option's type and range, whatever door it came in by (flag, --config file, Python API,
         a model's config.json on resume): a bad value is one clear error here, never a crash later."""
-        for name in ("data", "out"):  # a pathlib.Path is as good as a string
+        for name in ("data", "out", "init_from"):  # a pathlib.Path is as good as a string
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
+        if isinstance(self.data, (list, tuple)):
+            self.data = [os.fspath(d) if isinstance(d, os.PathLike) else d for d in self.data]
         for name, rule in OPTION_RULES.items():
             check_option(name, getattr(self, name), *rule)
         if isinstance(self.lstm_sizes, list):
@@ -168,7 +172,7 @@ class TrainConfig:
 # name: (kind, low, high, choices). kind "int"/"float" are inclusive ranges (floats must be finite);
 # "bool", "choice", "path" (a string or None); `None` in a rule's last slot allows the value None.
 OPTION_RULES: dict[str, tuple] = {
-    "data": ("path", None, None, None),
+    "data": ("paths", None, None, None),
     "out": ("path", None, None, None),
     "preset": ("text", None, None, None),
     "epochs": ("int", 1, 100_000, ()),
@@ -194,6 +198,8 @@ OPTION_RULES: dict[str, tuple] = {
     "linear_blend": ("bool", None, None, ()),
     "split_seed": ("int", 0, 2**63 - 1, None),
     "num_threads": ("int", 1, 4096, None),
+    "split": ("choice", None, None, ("random", "time")),
+    "init_from": ("path", None, None, None),
 }
 
 
@@ -201,12 +207,16 @@ def check_option(name: str, value: Any, kind: str, low: Any, high: Any, choices:
     """One training option against its rule; the message names the flag and the value given."""
     flag = "--" + name.replace("_", "-")
     if value is None:
-        if choices is None or kind in ("path", "text"):
+        if choices is None or kind in ("path", "paths", "text"):
             return
         raise StocksentError(f"{flag} must be given (got null)")
     if kind in ("path", "text"):
         ok = isinstance(value, str) and "\0" not in value and value.strip() != ""
         expected = "a non-empty string"
+    elif kind == "paths":  # one path, or a non-empty list of them
+        items = value if isinstance(value, list) else [value]
+        ok = bool(items) and all(isinstance(v, str) and "\0" not in v and v.strip() != "" for v in items)
+        expected = "a path or a non-empty list of paths"
     elif kind == "bool":
         ok, expected = isinstance(value, bool), "true or false"
     elif kind == "choice":

@@ -31,6 +31,43 @@ class Vocabulary:
             kept.insert(0, TICKER)  # where rare cashtags go
         return cls([PAD, UNK, *kept])
 
+    @classmethod
+    def from_ids(cls, words: Sequence[str], ids: np.ndarray, min_count: int = 1) -> Vocabulary:
+        """`build` over messages held as ids into `words` laid end to end (`ids`, in message order),
+        without a string per word: the same words in the same order as `build` on the decoded tokens.
+
+        >>> Vocabulary.from_ids(["buy", "now"], np.array([1, 0, 1])).words
+        ['<pad>', '<unk>', 'now', 'buy']
+        """
+        ids = np.asarray(ids)
+        counts = np.bincount(ids, minlength=len(words)) if len(ids) else np.zeros(len(words), np.int64)
+        first = np.full(len(words), len(ids), dtype=np.int64)
+        seen, at = np.unique(ids, return_index=True)
+        first[seen] = at
+        # Counter.most_common: by count, descending; ties in order of first appearance.
+        order = np.lexsort((first, -counts))
+        kept = [words[i] for i in order.tolist() if counts[i] >= min_count and words[i] not in (PAD, UNK, TICKER)]
+        present = counts > 0
+        if (TICKER in words and present[list(words).index(TICKER)]) or any(
+            words[i].startswith("$") for i in np.flatnonzero(present).tolist()
+        ):
+            kept.insert(0, TICKER)
+        return cls([PAD, UNK, *kept])
+
+    def extended(self, other: Vocabulary) -> Vocabulary:
+        """These words with their ids unchanged, then `other`'s words this one lacks, in `other`'s
+        order: continued training keeps every old row and adds rows for the new data's words.
+
+        >>> Vocabulary(["<pad>", "<unk>", "up"]).extended(Vocabulary(["<pad>", "<unk>", "down", "up"])).words
+        ['<pad>', '<unk>', 'up', 'down']
+        """
+        return Vocabulary([*self.words, *(w for w in other.words if w not in self.index)])
+
+    def mapping(self, words: Sequence[str]) -> np.ndarray:
+        """int32 array: `words[i]`'s id here (unknown words as `encode` maps them), for `TokenArrays.mapped`."""
+        get, unknown = self.index.get, self.unknown_id
+        return np.fromiter((get(w) or unknown(w) for w in words), dtype=np.int32, count=len(words))
+
     def __len__(self) -> int:
         return len(self.words)
 

@@ -28,12 +28,30 @@ OPTION_FLAGS = [
     "max_examples",
     "device",
     "num_threads",
+    "split",
+    "init_from",
 ]
 
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model and evaluate it on the test split")
-    p.add_argument("--data", help="labelled CSV/CSV.gz/JSONL (default: $STOCKSENT_DATA, cache or download)")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        metavar="PATH",
+        help="labelled files, directories or globs: CSV, JSON Lines, StockTwits API JSON, Parquet, each "
+        "optionally .gz; duplicates by id (else exact text) kept once (default: $STOCKSENT_DATA, cache or download)",
+    )
+    p.add_argument(
+        "--split",
+        choices=["random", "time"],
+        help="random: seeded 80/10/10 (default); time: oldest 80%% train, next 10%% validation, newest 10%% test",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="DIR",
+        help="start from this trained model: its weights, text options and vocabulary (extended with new words)",
+    )
     p.add_argument("--out", help="output directory (default: runs/<timestamp>)")
     p.add_argument("--preset", help="default | tutorial")
     p.add_argument("--config", help="JSON file of training options (a preset file written by `tune`)")
@@ -79,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     from stocksent.training import train
 
     overrides = {name: getattr(args, name) for name in OPTION_FLAGS}
+    if overrides["data"] is not None and len(overrides["data"]) == 1:
+        overrides["data"] = overrides["data"][0]
     config = config_from_sources(args.preset, args.config, overrides, resume=args.resume)
     result = train(config)
     print(f"model: {result.out}")

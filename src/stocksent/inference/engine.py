@@ -42,7 +42,10 @@ class Engine(Protocol):
 
 
 def flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """One array per message -> (all ids end to end, lengths): the engines' input."""
+    """One array per message -> (all ids end to end, lengths): the engines' input. Messages already
+    held flat (`corpus.TokenArrays`) give theirs by one vectorised gather."""
+    if hasattr(sequences, "flat"):
+        return sequences.flat()
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     ids = np.concatenate(sequences).astype(np.int64, copy=False) if len(sequences) else np.empty(0, np.int64)
     return ids, lengths

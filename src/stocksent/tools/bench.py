@@ -298,7 +298,7 @@ def bench(
     from stocksent.data import locate_dataset, read_labelled
     from stocksent.model import LSTMClassifier
     from stocksent.sentiment import SentimentModel
-    from stocksent.splits import prepare_splits
+    from stocksent.splits import prepare_splits, recorded_splits
     from stocksent.training.epochs import resolve_device, train_one_epoch
     from stocksent.vocab import Vocabulary
 
@@ -362,13 +362,12 @@ def bench(
         else:
             loaded = SentimentModel.load(model_dir)
             recorded = loaded.config.get("data", {})
-            test = prepare_splits(
-                read_labelled(data_path),
-                loaded.text_options,
-                recorded.get("split_seed", config.seed),
-                recorded.get("max_examples"),
-            ).test
-            messages, labels = test.messages, test.labels
+            if recorded.get("files") or recorded.get("path"):  # its own test split, from its recorded files
+                test = recorded_splits(recorded, loaded.text_options, data).test
+            else:
+                seed, limit = recorded.get("split_seed", config.seed), recorded.get("max_examples")
+                test = prepare_splits(read_labelled(data_path), loaded.text_options, seed, limit).test
+            messages, labels = list(test.messages), test.labels
             result["model"] = str(model_dir)
         spec = {
             "model": model_dir,

@@ -30,6 +30,7 @@ from stocksent.training.epochs import (
     train_one_epoch,
 )
 from stocksent.training.finalise import finalise
+from stocksent.training.init_from import configured_like, initial_network, read_base, taken_from_base
 from stocksent.training.prepare import TrainingData, prepare_data
 from stocksent.training.rundir import BEST_WEIGHTS, claimed
 from stocksent.version import __version__
@@ -96,19 +97,31 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         started = time.perf_counter()
         recorded_sha = None
         if config.resume:
+            if config.init_from:  # those options came from the base model, not from the flags
+                config = taken_from_base(config, saved_run(out)["train"])
             config = resume_config(out, config)
             recorded_sha = saved_run(out)["data"]["sha256"]
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         device = resolve_device(config.device)
-        data = prepare_data(config, out, recorded_sha)
-        config.data = str(data.loaded.path)  # recorded absolute, so evaluate and resume work from anywhere
+        base = None
+        if config.init_from and not config.resume:
+            base = read_base(config.init_from)
+            config = configured_like(config, base)
+        data = prepare_data(config, out, recorded_sha, base.vocab if base else None)
+        # Recorded absolute, so evaluate and resume work from anywhere.
+        paths = [str(p) for p in data.loaded.paths]
+        config.data = paths[0] if len(paths) == 1 else paths
         manifest = run_manifest(config, data)
         if config.resume:  # the run keeps the date it was started
             manifest["created"] = saved_run(out).get("created", manifest["created"])
 
         torch.manual_seed(config.seed)
-        model = LSTMClassifier.from_config(model_config(config, data), sparse_embedding=config.optimizer == "adam")
+        sparse = config.optimizer == "adam"
+        if base is not None:
+            model = initial_network(base, data.vocab, sparse_embedding=sparse)
+        else:
+            model = LSTMClassifier.from_config(model_config(config, data), sparse_embedding=sparse)
         model.to(device)
         optimizers = make_optimizers(model, config)
         progress = {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0}
