@@ -9,7 +9,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,9 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen
+    log: Any  # the server's stdout and stderr, a file
+
+    def log_text(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+
 @contextlib.contextmanager
-def running_server(model_dir: Path, *args: str, timeout: float = 90.0) -> Iterator[str]:
-    """Yields the base URL once /healthz answers 200; stops the server (and its workers) afterwards."""
+def serving(model_dir: Path, *args: str, timeout: float = 90.0) -> Iterator[Served]:
+    """A started server (its URL, process and log) once /healthz answers 200; stopped afterwards."""
     port = free_port()
     command = [STOCKSENT, "serve", "--model", str(model_dir), "--port", str(port), *args]
     log = tempfile.TemporaryFile(mode="w+")  # not a pipe: a full pipe would block the server
@@ -44,7 +58,7 @@ def running_server(model_dir: Path, *args: str, timeout: float = 90.0) -> Iterat
             if time.monotonic() > deadline:
                 raise AssertionError(f"server not healthy after {timeout:.0f} s")
             time.sleep(0.2)
-        yield url
+        yield Served(url, process, log)
     finally:
         process.terminate()
         try:
@@ -53,3 +67,10 @@ def running_server(model_dir: Path, *args: str, timeout: float = 90.0) -> Iterat
             process.kill()
             process.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def running_server(model_dir: Path, *args: str, timeout: float = 90.0) -> Iterator[str]:
+    """Yields the base URL once /healthz answers 200; stops the server (and its workers) afterwards."""
+    with serving(model_dir, *args, timeout=timeout) as served:
+        yield served.url

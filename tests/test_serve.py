@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import re
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import torch
 
-from serve_helpers import running_server
+from serve_helpers import running_server, serving
 from stocksent.artifacts import read_json
 from stocksent.cli import main
 from stocksent.sentiment import SentimentModel
+from stocksent.serving.limits import ECHO_CHARS, MAX_HEADER_BYTES
 from stocksent.serving.server import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES, model_id
 
 MESSAGES = [
@@ -84,13 +92,36 @@ def test_predict_empty_list(server):
 def test_model_route(server, small_model_dir):
     from conftest import DATA_PATH
 
-    info = httpx.get(f"{server}/v1/model").json()
+    response = httpx.get(f"{server}/v1/model")
+    info = response.json()
     config = read_json(small_model_dir / "config.json")
     assert info["id"] == model_id(small_model_dir)
-    assert info["config"] == config
+    assert info["files"] == {
+        n: {"sha256": hashlib.sha256((small_model_dir / n).read_bytes()).hexdigest()}
+        for n in ("model.safetensors", "config.json", "vocab.json")
+    }
+    # The config as trained, but paths cut to file names: nothing of the server's disk layout.
+    assert info["config"]["text"] == config["text"] and info["config"]["model"] == config["model"]
+    assert info["config"]["train"]["out"] == small_model_dir.name
+    assert info["config"]["data"]["path"] == DATA_PATH.name == info["config"]["train"]["data"]
+    assert str(small_model_dir.parent) not in response.text and str(DATA_PATH.parent) not in response.text
+    assert not [v for v in strings(info) if "/" in v or v.startswith("~")]
     assert info["metrics"] == read_json(small_model_dir / "metrics.json")["test"]
     assert info["data_sha256"] == config["data"]["sha256"] == hashlib.sha256(DATA_PATH.read_bytes()).hexdigest()
-    assert info["limits"] == {"max_messages": MAX_MESSAGES, "max_chars": MAX_CHARS, "max_body_bytes": MAX_BODY_BYTES}
+    assert info["limits"] == {
+        "max_messages": MAX_MESSAGES,
+        "max_chars": MAX_CHARS,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "max_header_bytes": MAX_HEADER_BYTES,
+    }
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
 
 
 def test_message_count_limit(server):
@@ -149,6 +180,51 @@ def test_malformed_json_and_wrong_types_are_422(server, content, code, words):
     assert_error(post(server, content=content, headers={"content-type": "application/json"}), 422, code, *words)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="lists"),
+        pytest.param(b'{"messages": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001, id="objects"),
+        pytest.param(b'{"messages": ["a"], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", id="in-an-extra-field"),
+    ],
+)
+def test_deeply_nested_json_is_422_not_500(server, content):
+    assert_error(post(server, content=content), 422, "invalid_json", "nested too deeply")
+    assert httpx.get(f"{server}/healthz").status_code == 200
+
+
+def test_lone_surrogate_in_an_unknown_key_is_422_and_valid_utf8(server):
+    response = post(server, content=b'{"messages": ["a"], "\\ud800x": 1, "\\udfff": 2}')
+    assert_error(response, 422, "invalid_request", "unknown field")
+    response.content.decode("utf-8")  # strict: valid UTF-8
+    assert "\ufffdx" in response.json()["message"]
+    assert (
+        post(server, content=b'{"messages": ["\\ud800 lone", "\\udfff"]}').status_code == 200
+    )  # a message may hold one
+
+
+def test_unknown_keys_are_echoed_bounded(server):
+    huge = "k" * (8 * 2**20)
+    response = post(server, content=json.dumps({"messages": [], huge: 1}).encode())
+    body = assert_error(response, 422, "invalid_request", "unknown field", f"{len(huge):,} characters")
+    assert (
+        len(response.content) < 1000
+        and "k" * ECHO_CHARS in body["message"]
+        and "k" * (ECHO_CHARS + 1) not in body["message"]
+    )
+    many = {"messages": [], **{f"extra{i:05d}": i for i in range(20_000)}}
+    response = post(server, content=json.dumps(many).encode())
+    body = assert_error(response, 422, "invalid_request", "extra00000", "and 19,995 more")
+    assert len(response.content) < 1000
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(server, constant):
+    assert_error(
+        post(server, content=b'{"messages": ["a"], "x": ' + constant + b"}"), 422, "invalid_json", constant.decode()
+    )
+
+
 def test_json_is_read_whatever_the_content_type(server):
     response = post(server, content=json.dumps({"messages": ["a"]}), headers={"content-type": "text/plain"})
     assert response.status_code == 200
@@ -168,7 +244,15 @@ def test_docs_and_openapi(server):
     spec = httpx.get(f"{server}/openapi.json").json()
     assert {"/v1/predict", "/v1/model", "/healthz"} <= set(spec["paths"])
     predict = spec["paths"]["/v1/predict"]["post"]
-    assert "messages" in json.dumps(predict["requestBody"]) and {"200", "413", "422"} <= set(predict["responses"])
+    assert "messages" in json.dumps(predict["requestBody"]) and {"200", "408", "413", "422"} <= set(
+        predict["responses"]
+    )
+    # The schema says what the server really accepts: no other fields, the same limits.
+    schema = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["additionalProperties"] is False and schema["required"] == ["messages"]
+    messages = schema["properties"]["messages"]
+    assert messages["maxItems"] == MAX_MESSAGES and messages["items"] == {"type": "string", "maxLength": MAX_CHARS}
+    assert post(server, {"messages": ["a"], "extra": 1}).status_code == 422
 
 
 def test_docs_assets_are_served_locally(server):
@@ -226,6 +310,7 @@ def test_multiple_workers(small_model_dir):
     with running_server(small_model_dir, "--workers", "2") as url:
         responses = [post(url, {"messages": MESSAGES[:2]}) for _ in range(4)]
         assert all(r.status_code == 200 and len(r.json()["predictions"]) == 2 for r in responses)
+        assert {httpx.get(f"{url}/v1/model").json()["id"] for _ in range(6)} == {model_id(small_model_dir)}
 
 
 def test_internal_errors_are_500_without_a_traceback(small_model_dir, monkeypatch):
@@ -266,3 +351,134 @@ def test_cli_errors_are_one_line(tmp_path, capsys, keep_torch_threads):
         assert main(["serve", "--model", str(tmp_path), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- slow and vanishing clients
+
+
+@pytest.fixture(scope="module")
+def strict(small_model_dir):
+    """A server with short deadlines (1 s for a head, 2 s for a body), whose log the tests read."""
+    with serving(small_model_dir, "--header-timeout", "1", "--body-timeout", "2") as served:
+        yield served
+
+
+def exchange(url: str, data: bytes, close: bool = False, wait: float = 10.0) -> tuple[float, bytes]:
+    """Send raw bytes, read until the server closes the connection: (seconds taken, what came back)."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(data)
+        if close:
+            return 0.0, b""
+        conn.settimeout(wait)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return time.monotonic() - started, received
+
+
+def json_reply(raw: bytes, status: int, code: str) -> dict:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), raw[:200]
+    assert b"content-type: application/json" in head.lower()
+    reply = json.loads(body)
+    assert reply["error"] == code
+    return reply
+
+
+def test_a_slow_head_gets_408_and_the_connection_closed(strict):
+    seconds, raw = exchange(strict.url, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-")
+    assert 0.9 <= seconds < 5
+    assert "1 s" in json_reply(raw, 408, "request_timeout")["message"]
+
+
+def test_an_idle_connection_is_closed(strict):
+    seconds, raw = exchange(strict.url, b"")
+    assert raw == b"" and 0.9 <= seconds < 5
+
+
+def test_a_slow_body_gets_408(strict):
+    head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    seconds, raw = exchange(strict.url, head + b'{"messages": ["a')
+    assert 1.9 <= seconds < 6
+    json_reply(raw, 408, "request_timeout")
+
+
+def test_a_trickled_head_over_the_limit_gets_431(strict):
+    host, port = strict.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        sent = 0
+        with contextlib.suppress(OSError):  # the server may close while we still send
+            while sent <= MAX_HEADER_BYTES + 8192:
+                conn.sendall(b"X-Filler: " + b"a" * 4000 + b"\r\n")
+                sent += 4012
+        conn.settimeout(5)
+        raw = b""
+        with contextlib.suppress(OSError):
+            while chunk := conn.recv(65536):
+                raw += chunk
+    assert "KiB" in json_reply(raw, 431, "headers_too_large")["message"]
+
+
+def test_a_client_gone_mid_body_is_one_log_line(strict):
+    before = strict.log_text()
+    head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"
+    exchange(strict.url, head + b'{"messages": ["half a bo', close=True)
+    deadline = time.monotonic() + 10
+    while "went away" not in strict.log_text()[len(before) :] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    new = strict.log_text()[len(before) :]
+    assert [line for line in new.splitlines() if "went away" in line] != [], new
+    assert "Traceback" not in new and "Exception" not in new and "ERROR" not in new, new
+    assert httpx.get(f"{strict.url}/healthz").status_code == 200
+
+
+def test_timeouts_do_not_hurt_ordinary_requests(strict):
+    with httpx.Client(base_url=strict.url, timeout=30) as client:  # one kept-alive connection
+        for _ in range(3):
+            assert client.post("/v1/predict", json={"messages": ["$SPY up"]}).status_code == 200
+        time.sleep(1.5)  # past the head deadline, within uvicorn's 5 s keep-alive
+        assert client.post("/v1/predict", json={"messages": ["$SPY up"]}).status_code == 200
+    assert "Traceback" not in strict.log_text()
+
+
+def test_the_service_never_sends_nan(small_model_dir, monkeypatch):
+    from stocksent.serving.server import create_app
+
+    monkeypatch.setattr(SentimentModel, "predict_proba", lambda self, texts, *a, **k: np.full(len(texts), np.nan))
+    app = create_app(small_model_dir)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/v1/predict", json={"messages": ["a", "b"]})
+
+    response = asyncio.run(call())
+    assert response.status_code == 500 and b"NaN" not in response.content
+    assert json.loads(response.content, parse_constant=lambda name: pytest.fail(name))["error"] == "internal_error"
+
+
+# --------------------------------------------------------------------------- --workers N serves one model
+
+
+def worker_pids(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_workers_refuse_a_model_changed_after_start(small_model_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(small_model_dir, model)
+    with serving(model, "--workers", "2") as served:
+        original = httpx.get(f"{served.url}/v1/model").json()["files"]
+        config = json.loads((model / "config.json").read_text())
+        config["threshold"] = 0.9  # retrained, or tampered with: still a valid model
+        (model / "config.json").write_text(json.dumps(config))
+        victim = worker_pids(served.process.pid)[0]
+        os.kill(victim, signal.SIGKILL)  # uvicorn restarts it: the new worker finds another config.json
+        assert served.process.wait(timeout=120) == 2
+        log = served.log_text()
+    assert "refuses to start" in log and "config.json" in log and original["config.json"]["sha256"][:12] in log
+    assert "stocksent: error: stopped: config.json" in log and "Traceback" not in log

@@ -107,6 +107,14 @@ def load_model_dir(
 
     `sha256` ({file name: digest}, as `sha256_files` gives) refuses files that differ from those digests.
     """
+    model, config, vocab, _ = load_model_files(directory, sha256)
+    return model, config, vocab
+
+
+def load_model_files(
+    directory: str | Path, sha256: Mapping[str, str] | None = None
+) -> tuple[LSTMClassifier, dict, Vocabulary, dict[str, str]]:
+    """As `load_model_dir`, plus the sha256 of the very bytes it loaded ({file name: digest})."""
     directory = Path(directory)
     if not directory.is_dir():
         raise StocksentError(f"model directory not found: {directory} (train one with: stocksent train --out DIR)")
@@ -142,7 +150,7 @@ def load_model_dir(
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise StocksentError(f"{directory / WEIGHTS} does not match config.json ({first})") from None
-    return model.eval(), config, vocab
+    return model.eval(), config, vocab, {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
 def _vocabulary(data: Any) -> Vocabulary:

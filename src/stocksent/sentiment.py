@@ -32,7 +32,7 @@ from stocksent.artifacts import (
     VOCAB,
     WEIGHTS,
     check_model_config,
-    load_model_dir,
+    load_model_files,
     save_model_dir,
 )
 from stocksent.data import LABELS
@@ -76,6 +76,7 @@ class SentimentModel:
         self.threshold = threshold
         self.config = config if config is not None else {}
         self.directory = directory
+        self.sha256: dict[str, str] = {}  # set by `load`: {file name: sha256} of the files it read
 
     # ------------------------------------------------------------------ construction
 
@@ -105,8 +106,10 @@ class SentimentModel:
 
         >>> SentimentModel.load("runs/demo", precision="float32")  # doctest: +SKIP
         """
-        network, config, vocab = load_model_dir(directory, sha256)
-        return cls.build(network, vocab, config, backend, precision, device, Path(directory))
+        network, config, vocab, digests = load_model_files(directory, sha256)
+        model = cls.build(network, vocab, config, backend, precision, device, Path(directory))
+        model.sha256 = digests
+        return model
 
     @classmethod
     def build(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from stocksent.cli.args import port_number, positive_int
+from stocksent.cli.args import finite_float, port_number, positive_int
+
+
+def seconds(text: str) -> float:
+    """A time limit: a finite number of seconds from 0.1 to one day."""
+    value = finite_float(text)
+    if not 0.1 <= value <= 86_400:
+        raise argparse.ArgumentTypeError("must be 0.1 to 86400 seconds")
+    return value
 
 
 def register(sub) -> None:
@@ -21,6 +29,20 @@ def register(sub) -> None:
         help="scoring threads per worker, each with one torch thread "
         "(default 1: the fastest on 2 cores, as the GIL is shared)",
     )
+    p.add_argument(
+        "--header-timeout",
+        type=seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's line and headers must arrive within this (default 10; else 408, connection closed)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="a request's body must arrive within this, each part within 10 s (default 60; else 408)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
     p.set_defaults(handler=run)
 
@@ -28,5 +50,15 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from stocksent.serving.server import run as serve
 
-    serve(args.model, args.host, args.port, args.workers, args.backend, args.access_log, args.threads)
+    serve(
+        args.model,
+        args.host,
+        args.port,
+        args.workers,
+        args.backend,
+        args.access_log,
+        args.threads,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+    )
     return 0

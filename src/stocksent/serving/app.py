@@ -2,29 +2,43 @@
 
 Every error a client can cause comes back as JSON `{"error": CODE, "message": TEXT}` with a 4xx
 status; anything else is a 500 whose traceback goes to the server's log only, never to the client.
+A reply is always valid JSON (UTF-8, no NaN) and echoes at most ECHO_CHARS characters of what the
+client sent. RequestGuard reads every body before the routes see it: over MAX_BODY_BYTES is a 413,
+too slow a 408, a client gone mid-body one log line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import math
+import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import numpy as np
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
 from stocksent.data import LABELS
 from stocksent.sentiment import SentimentModel
-from stocksent.serving.limits import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES
+from stocksent.serving.limits import (
+    BODY_IDLE_TIMEOUT_S,
+    BODY_TIMEOUT_S,
+    ECHO_CHARS,
+    MAX_BODY_BYTES,
+    MAX_CHARS,
+    MAX_MESSAGES,
+)
 from stocksent.serving.microbatch import MicroBatcher
 
 log = logging.getLogger("stocksent.serving.server")
@@ -44,9 +58,13 @@ EXPECTED = 'send a JSON object {"messages": ["...", ...]}'
 
 
 class PredictRequest(BaseModel):
-    """For the OpenAPI docs only: the body is parsed by `parse_messages`."""
+    """For the OpenAPI docs only: the body is parsed by `parse_messages`, which holds to this schema
+    exactly (no other fields, the same limits), so the spec says what the server really accepts."""
 
-    messages: list[str] = Field(
+    model_config = ConfigDict(extra="forbid")  # additionalProperties: false, as parse_messages refuses them
+
+    messages: list[Annotated[str, Field(max_length=MAX_CHARS)]] = Field(
+        max_length=MAX_MESSAGES,
         description=f"at most {MAX_MESSAGES} messages, each at most {MAX_CHARS} characters",
         examples=[["$SPY breaking out, loading calls", "$SPY going to crash, buying puts"]],
     )
@@ -79,25 +97,57 @@ class ApiError(Exception):
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Strict JSON: NaN or infinity raise ValueError (a 500, never an invalid body), and a lone
+    surrogate that got this far is written as a \\u escape rather than failing to encode."""
+    try:
+        body = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        body = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
     return Response(body, status_code=status, media_type="application/json")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def echo(value: Any, limit: int = ECHO_CHARS) -> str:
+    """A client's text as an error reply may quote it: JSON-quoted, lone surrogates as U+FFFD, at most
+    `limit` characters (then "... (N characters)"), so a 40 MiB key gives a short reply.
+
+    >>> echo("x" * 500, 5)
+    '"xxxxx"... (500 characters)'
+    """
+    text = value if isinstance(value, str) else str(value)
+    shown = json.dumps(_SURROGATE.sub("\ufffd", text[:limit]), ensure_ascii=False)
+    return shown if len(text) <= limit else f"{shown}... ({len(text):,} characters)"
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_messages(body: bytes) -> list[str]:
     """The request's messages, or an ApiError that says exactly what is wrong with the body.
 
     Parsed here rather than by FastAPI so that any content type is read as JSON (`curl -d` sends a
-    form type) and an error never echoes a possibly huge input back.
+    form type) and an error never echoes a possibly huge input back. Strict JSON: NaN and Infinity
+    are refused, and nesting too deep for the parser is a 422 like any other malformed body.
+
+    >>> parse_messages(b'{"messages": ["$SPY up"]}')
+    ['$SPY up']
     """
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constants)
     except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
         raise ApiError(422, "invalid_json", f"request body is not valid JSON ({err}): {EXPECTED}") from None
+    except RecursionError:
+        raise ApiError(422, "invalid_json", f"request body is nested too deeply: {EXPECTED}") from None
     if not isinstance(data, dict) or "messages" not in data:
         raise ApiError(422, "invalid_request", f"no messages field: {EXPECTED}")
     unknown = sorted(set(data) - {"messages"})
     if unknown:
-        raise ApiError(422, "invalid_request", f"unknown field(s) {', '.join(unknown)}: {EXPECTED}")
+        shown = ", ".join(echo(key) for key in unknown[:5])
+        more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+        raise ApiError(422, "invalid_request", f"unknown field(s) {shown}{more}: {EXPECTED}")
     messages = data["messages"]
     if not isinstance(messages, list):
         raise ApiError(422, "invalid_request", f"messages must be a list of strings, got {json_type(messages)}")
@@ -152,40 +202,72 @@ def json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-class BodyLimit:
-    """Refuses a body over `limit` bytes before it is held in memory, declared or streamed (chunked).
+class BodyTimeout(Exception):
+    pass
 
-    Pure ASGI, answering the 413 itself, so no framework layer turns it into another error.
+
+class RequestGuard:
+    """Reads each request's body before the app does: over `limit` bytes (declared or streamed) is a
+    413 before it is held in memory; a body whose next piece takes over `idle_timeout` s, or that is
+    not all there within `timeout` s, is a 408 and the connection is closed; a client that goes away
+    mid-body is one log line (Starlette would raise ClientDisconnect into the app: two tracebacks).
+
+    Pure ASGI, answering itself, so no framework layer turns these into other errors.
     """
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float = BODY_TIMEOUT_S, idle_timeout: float = BODY_IDLE_TIMEOUT_S):
+        self.app, self.limit, self.timeout, self.idle_timeout = app, limit, timeout, idle_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None:  # the HTTP server already holds the client to its declared length
-            if not declared.isdigit() or int(declared) > self.limit:
-                return await self.reject(scope, send)
-            return await self.app(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away mid-body
-            size += len(message.get("body", b""))
-            if size > self.limit:
-                return await self.reject(scope, send)
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self.reject(scope, send)
+        try:
+            body = await self.read_body(receive)
+        except BodyTimeout:
+            error = ApiError(
+                408,
+                "request_timeout",
+                f"the request body did not arrive in time (each part within {self.idle_timeout:g} s, "
+                f"all of it within {self.timeout:g} s)",
+            )
+            log.info("%s from %s: body too slow, answered 408", where(scope), client(scope))
+            response = error.response()
+            response.headers["connection"] = "close"
+            return await response(scope, None, send)
+        except ClientDisconnect as gone:
+            log.info("%s from %s: client went away mid-body (%s)", where(scope), client(scope), gone)
+            return
+        if body is None:
+            return await self.reject(scope, send)
+        pending = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replay():
             return pending.pop() if pending else await receive()
 
         await self.app(scope, replay, send)
+
+    async def read_body(self, receive) -> bytes | None:
+        """The whole body, or None when it is over the limit; BodyTimeout or ClientDisconnect otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        chunks, size = [], 0
+        while True:
+            wait = min(self.idle_timeout, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(receive(), max(wait, 0.0))
+            except TimeoutError:
+                raise BodyTimeout from None
+            if message["type"] != "http.request":
+                raise ClientDisconnect(f"after {size:,} bytes")
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                return b"".join(chunks)
 
     async def reject(self, scope, send) -> None:
         error = ApiError(
@@ -195,15 +277,45 @@ class BodyLimit:
             f"{MAX_MESSAGES} messages of {MAX_CHARS} characters",
             limit=self.limit,
         )
-        await error.response()(scope, None, send)
+        response = error.response()
+        response.headers["connection"] = "close"  # the rest of the body is never read
+        await response(scope, None, send)
 
 
-def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
+def where(scope) -> str:
+    return f"{scope.get('method', '')} {scope.get('path', '')}"
+
+
+def client(scope) -> str:
+    peer = scope.get("client")
+    return f"{peer[0]}:{peer[1]}" if peer else "a client"
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every NaN or infinite float as None, for replies built from files (metrics.json)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def build_app(
+    model: SentimentModel,
+    info: dict,
+    threads: int = 1,
+    body_timeout: float = BODY_TIMEOUT_S,
+    body_idle_timeout: float = BODY_IDLE_TIMEOUT_S,
+) -> FastAPI:
     """Routes over one loaded model, with `info` as GET /v1/model returns it.
 
-    `threads` scoring threads share the work of concurrent requests (see microbatch.py).
+    `threads` scoring threads share the work of concurrent requests (see microbatch.py); a body must
+    arrive within `body_timeout` seconds, each part within `body_idle_timeout` (RequestGuard).
     """
     model_id, threshold = info["id"], model.threshold
+    info = finite_json(info)
     pages = {name: resources.files("stocksent.serving").joinpath("static", name).read_bytes() for name in STATIC_FILES}
     batcher = MicroBatcher(model.predict_proba, threads, max_messages=MAX_MESSAGES)
 
@@ -221,7 +333,7 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(RequestGuard, limit=MAX_BODY_BYTES, timeout=body_timeout, idle_timeout=body_idle_timeout)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -246,6 +358,11 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
         response.headers.update(getattr(exc, "headers", None) or {})
         return response
 
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:  # RequestGuard reads bodies: a safety net
+        log.info("%s %s: client went away", request.method, request.url.path)
+        return Response(status_code=400)
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> Response:
         log.exception("internal error on %s %s", request.method, request.url.path)
@@ -253,8 +370,9 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
 
     request_body = {"required": True, "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}
     errors = {
+        408: {"model": ErrorOut, "description": "the body did not arrive in time"},
         413: {"model": ErrorOut, "description": "too many messages, or a message or the body too long"},
-        422: {"model": ErrorOut, "description": "malformed JSON or wrong types"},
+        422: {"model": ErrorOut, "description": "malformed JSON, wrong types or unknown fields"},
     }
 
     @app.post(
@@ -268,6 +386,9 @@ def build_app(model: SentimentModel, info: dict, threads: int = 1) -> FastAPI:
     async def predict(request: Request) -> Response:
         messages = parse_messages(await request.body())
         probs = await batcher.score(messages)  # off the event loop: /healthz never waits on a big batch
+        if not np.isfinite(probs).all():  # loading refuses non-finite weights; never send NaN all the same
+            log.error("the model gave a non-finite probability on %d message(s)", int((~np.isfinite(probs)).sum()))
+            raise ApiError(500, "internal_error", "the model gave an invalid probability; the server log has details")
         predictions = [{"label": LABELS[int(p >= threshold)], "p_bullish": float(p)} for p in probs]
         return json_response({"predictions": predictions, "model": model_id})
 

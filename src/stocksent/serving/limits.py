@@ -1,6 +1,16 @@
-"""What one request may hold: the server checks, the app enforces, /v1/model reports."""
+"""What one request may hold and how long it may take: the server checks, the app enforces, /v1/model reports."""
 
 MAX_MESSAGES = 1024
 MAX_CHARS = 10_000
 # Room for MAX_MESSAGES x MAX_CHARS of 4-byte UTF-8 plus JSON syntax; a larger body is refused unread.
 MAX_BODY_BYTES = 48 * 1024 * 1024
+# A request's head (request line and headers): at most this many bytes, arriving within HEADER_TIMEOUT_S
+# of the connection opening (or of the previous response); uvicorn itself has no such limit.
+MAX_HEADER_BYTES = 64 * 1024
+HEADER_TIMEOUT_S = 10.0
+# The body: each piece within BODY_IDLE_TIMEOUT_S of the one before, all of it within BODY_TIMEOUT_S
+# (48 MiB in 60 s needs 0.8 MB/s; real requests of 1,024 messages are under 1 MB).
+BODY_TIMEOUT_S = 60.0
+BODY_IDLE_TIMEOUT_S = 10.0
+# Client-given text (an unknown key, a value) is echoed in an error reply up to this many characters.
+ECHO_CHARS = 100
