@@ -51,6 +51,38 @@ def small_model_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def synthetic_model_dir(tmp_path_factory) -> Path:
+    """A model directory with random weights and a tiny vocabulary (the words of 300 real messages).
+
+    For tests of behaviour that does not depend on what the model learnt (engines agreeing, files,
+    formats, serving, scoring at scale): built in well under a second, unlike a trained one.
+    """
+    import torch
+
+    from stocksent import SentimentModel
+    from stocksent.config import ModelConfig
+    from stocksent.data import read_texts
+    from stocksent.model import LSTMClassifier
+    from stocksent.text import TextOptions, normalise_many
+    from stocksent.vocab import Vocabulary
+
+    options = TextOptions()
+    vocab = Vocabulary.build(normalise_many(read_texts(DATA_PATH)[:300], options))
+    torch.manual_seed(11)
+    network = LSTMClassifier.from_config(
+        ModelConfig(vocab_size=len(vocab), embed_size=16, lstm_sizes=(8, 4), ngram_buckets=64)
+    )
+    with torch.no_grad():
+        for parameter in network.parameters():  # spread the logits, so labels differ across messages
+            parameter.normal_(std=0.5)
+        for table in (network.embedding, network.ngrams):
+            table.weight[0] = 0  # the padding rows stay zero, as training keeps them (padding_idx)
+    config = {"text": options.to_dict(), "threshold": 0.5, "preset": "synthetic"}
+    out = tmp_path_factory.mktemp("model") / "synthetic"
+    return SentimentModel.build(network, vocab, config).save(out)
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tests run many small predictions on a shared 2-core machine: one intra-op thread is fastest."""
@@ -63,7 +95,7 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def model(small_model_dir):
+def model(synthetic_model_dir):
     from stocksent import SentimentModel
 
-    return SentimentModel.load(small_model_dir)
+    return SentimentModel.load(synthetic_model_dir)

@@ -30,10 +30,10 @@ MESSAGES = [
 
 
 @pytest.fixture
-def model_copy(small_model_dir, tmp_path) -> Path:
+def model_copy(synthetic_model_dir, tmp_path) -> Path:
     """A private copy of the trained model directory, free to break."""
     copy = tmp_path / "model"
-    shutil.copytree(small_model_dir, copy)
+    shutil.copytree(synthetic_model_dir, copy)
     return copy
 
 
@@ -82,15 +82,15 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path: Path) -> Non
     np.testing.assert_array_equal(network_logits(loaded, sequences), network_logits(model.eval(), sequences))
 
 
-def test_trained_model_round_trip(small_model_dir: Path, tmp_path: Path) -> None:
-    original = SentimentModel.load(small_model_dir)
-    model, config, vocab = load_model_dir(small_model_dir)
+def test_trained_model_round_trip(synthetic_model_dir: Path, tmp_path: Path) -> None:
+    original = SentimentModel.load(synthetic_model_dir)
+    model, config, vocab = load_model_dir(synthetic_model_dir)
     again = tmp_path / "again"
     save_model_dir(again, model, {k: v for k, v in config.items() if k != "model"}, vocab)
     reloaded = SentimentModel.load(again)
     np.testing.assert_array_equal(reloaded.predict_proba(MESSAGES), original.predict_proba(MESSAGES))
     assert reloaded.text_options == original.text_options
-    assert json.loads((again / CONFIG).read_text()) == json.loads((small_model_dir / CONFIG).read_text())
+    assert json.loads((again / CONFIG).read_text()) == json.loads((synthetic_model_dir / CONFIG).read_text())
 
 
 def test_files_are_safetensors_and_json_never_pickle(small_model_dir: Path, monkeypatch) -> None:
@@ -124,14 +124,14 @@ def test_files_are_safetensors_and_json_never_pickle(small_model_dir: Path, monk
     assert SentimentModel.load(small_model_dir).predict("$SPY up").label in ("bullish", "bearish")
 
 
-def test_files_are_readable_like_any_other_new_file(small_model_dir: Path, tmp_path: Path) -> None:
+def test_files_are_readable_like_any_other_new_file(synthetic_model_dir: Path, tmp_path: Path) -> None:
     # Written atomically (temp file + rename) but with ordinary permissions, so another user or a
     # service account can read a model directory just like a file copied there.
     reference = tmp_path / "reference"
     reference.write_text("x")
     expected = reference.stat().st_mode & 0o777
     for name in (WEIGHTS, CONFIG, VOCAB):
-        assert (small_model_dir / name).stat().st_mode & 0o777 == expected, name
+        assert (synthetic_model_dir / name).stat().st_mode & 0o777 == expected, name
 
 
 def test_save_tensors_is_atomic(tmp_path: Path, monkeypatch) -> None:

@@ -49,14 +49,14 @@ def torch_proba(model_dir, messages=MESSAGES) -> np.ndarray:
 
 
 @pytest.fixture
-def model_dir(small_model_dir, tmp_path):
+def model_dir(synthetic_model_dir, tmp_path):
     """A private copy: these tests export model.onnx into it and change its weights."""
-    return shutil.copytree(small_model_dir, tmp_path / "model")
+    return shutil.copytree(synthetic_model_dir, tmp_path / "model")
 
 
 @pytest.fixture(scope="module")
 def test_split(small_model_dir):
-    """The model's own test split, rebuilt from what training recorded (as `evaluate` does)."""
+    """The trained model's own test split, rebuilt from what training recorded (as `evaluate` does)."""
     config = json.loads((small_model_dir / "config.json").read_text())
     model = SentimentModel.load(small_model_dir)
     splits = prepare_splits(
@@ -66,7 +66,8 @@ def test_split(small_model_dir):
     return splits.test
 
 
-def test_onnx_matches_pytorch_on_the_whole_test_split(model_dir, test_split):
+def test_onnx_matches_pytorch_on_the_whole_test_split(small_model_dir, tmp_path, test_split):
+    model_dir = shutil.copytree(small_model_dir, tmp_path / "model")
     torch_model = SentimentModel.load(model_dir, precision="float32")
     onnx_model = SentimentModel.load(model_dir, backend="onnx")
     assert isinstance(onnx_model.engine, export.OnnxEngine) and onnx_model.precision == "float32"

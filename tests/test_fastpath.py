@@ -46,12 +46,12 @@ def random_sequences(n, vocab_size=300, seed=0, longest=60) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def real_model(small_model_dir) -> SentimentModel:
-    return SentimentModel.load(small_model_dir, precision="float32")
+def real_model(synthetic_model_dir) -> SentimentModel:
+    return SentimentModel.load(synthetic_model_dir, precision="float32")
 
 
 @pytest.fixture(scope="module")
-def unseen(small_model_dir):
+def unseen(synthetic_model_dir):
     """10,000 real labelled messages the small model never trained on (it saw the first 3,000)."""
     from conftest import DATA_PATH
 
@@ -204,9 +204,9 @@ def test_threads_split_the_work_and_keep_order(real_model, unseen) -> None:
     np.testing.assert_allclose(model_shared, sigmoid(alone), rtol=0, atol=1e-6)
 
 
-def test_bfloat16_keeps_accuracy_within_0_3_points(small_model_dir, real_model, unseen) -> None:
+def test_bfloat16_keeps_accuracy_within_0_3_points(synthetic_model_dir, real_model, unseen) -> None:
     messages, labels = unseen
-    low_model = SentimentModel.load(small_model_dir, precision="bfloat16")
+    low_model = SentimentModel.load(synthetic_model_dir, precision="bfloat16")
     plain = sigmoid(plain_logits(real_model.network, real_model.encode(messages)))
     low = low_model.predict_proba(messages)
 
@@ -218,8 +218,8 @@ def test_bfloat16_keeps_accuracy_within_0_3_points(small_model_dir, real_model, 
     assert low_model.predict("$SPY to the moon").label in ("bullish", "bearish")
 
 
-def test_precision_is_checked(small_model_dir) -> None:
+def test_precision_is_checked(synthetic_model_dir) -> None:
     with pytest.raises(StocksentError, match="precision"):
-        SentimentModel.load(small_model_dir, precision="float16")
+        SentimentModel.load(synthetic_model_dir, precision="float16")
     with pytest.raises(StocksentError, match="precision"):
-        SentimentModel.load(small_model_dir, backend="onnx", precision="bfloat16")
+        SentimentModel.load(synthetic_model_dir, backend="onnx", precision="bfloat16")

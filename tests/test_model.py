@@ -28,9 +28,9 @@ def random_sequences(n: int, vocab_size: int = 200, seed: int = 0) -> list[np.nd
 
 
 @pytest.fixture(scope="module")
-def real_model(small_model_dir) -> SentimentModel:
+def real_model(synthetic_model_dir) -> SentimentModel:
     # An explicit precision: "auto" runs small calls in float32 and large ones in bfloat16 on purpose.
-    return SentimentModel.load(small_model_dir, precision="float32")
+    return SentimentModel.load(synthetic_model_dir, precision="float32")
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,15 @@ MESSAGES = [
 ]
 
 
-def test_load_uses_the_saved_vocabulary_text_options_and_threshold(model, small_model_dir) -> None:
-    config = json.loads((small_model_dir / "config.json").read_text())
-    assert model.vocab.words == Vocabulary.from_dict(json.loads((small_model_dir / "vocab.json").read_text())).words
+def test_load_uses_the_saved_vocabulary_text_options_and_threshold(model, synthetic_model_dir) -> None:
+    config = json.loads((synthetic_model_dir / "config.json").read_text())
+    assert model.vocab.words == Vocabulary.from_dict(json.loads((synthetic_model_dir / "vocab.json").read_text())).words
     assert model.text_options == TextOptions.from_dict(config["text"])
     assert model.threshold == config["threshold"] and 0 < model.threshold < 1
     assert not model.network.training
-    assert model.directory == small_model_dir
+    assert model.directory == synthetic_model_dir
     # Accepts a str path as well as a Path.
-    assert SentimentModel.load(str(small_model_dir)).vocab.words == model.vocab.words
+    assert SentimentModel.load(str(synthetic_model_dir)).vocab.words == model.vocab.words
 
 
 def test_one_string_gives_one_prediction(model) -> None:
@@ -49,9 +49,9 @@ def test_one_string_gives_one_prediction(model) -> None:
 
 
 @pytest.fixture(scope="module")
-def model(small_model_dir) -> SentimentModel:
+def model(synthetic_model_dir) -> SentimentModel:
     """An explicit precision; "auto" (the default) has its own test below."""
-    return SentimentModel.load(small_model_dir, precision="float32")
+    return SentimentModel.load(synthetic_model_dir, precision="float32")
 
 
 def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
@@ -72,8 +72,8 @@ def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
     np.testing.assert_allclose(model.predict_proba(m for m in MESSAGES), proba, rtol=0, atol=1e-6)
 
 
-def test_threshold_decides_the_label(small_model_dir) -> None:
-    model = SentimentModel.load(small_model_dir)
+def test_threshold_decides_the_label(synthetic_model_dir) -> None:
+    model = SentimentModel.load(synthetic_model_dir)
     p = model.predict_proba(MESSAGES)
     model.threshold = float(np.median(p))
     labels = [x.label for x in model.predict(MESSAGES)]
@@ -104,34 +104,36 @@ def test_non_strings_are_a_stocksent_error(model, bad) -> None:
         model.predict_proba(bad)
 
 
-def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(small_model_dir, monkeypatch) -> None:
+def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(synthetic_model_dir, monkeypatch) -> None:
     import stocksent.inference.fast_cpu as fastpath
 
-    assert SentimentModel.load(small_model_dir).precision == fastpath.resolve_precision("auto")
+    assert SentimentModel.load(synthetic_model_dir).precision == fastpath.resolve_precision("auto")
     monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx2", "avx512f"})
-    assert SentimentModel.load(small_model_dir).precision == "float32"
+    assert SentimentModel.load(synthetic_model_dir).precision == "float32"
     monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    auto = SentimentModel.load(small_model_dir)
+    auto = SentimentModel.load(synthetic_model_dir)
     assert auto.precision == "bfloat16"
     # "auto" runs small calls in float32 (latency) and larger ones in bfloat16 (throughput).
     many = [f"{m} {k}" for k in range(AUTO_BFLOAT16_MIN) for m in MESSAGES][:AUTO_BFLOAT16_MIN]
-    low = SentimentModel.load(small_model_dir, precision="bfloat16")
-    high = SentimentModel.load(small_model_dir, precision="float32")
+    low = SentimentModel.load(synthetic_model_dir, precision="bfloat16")
+    high = SentimentModel.load(synthetic_model_dir, precision="float32")
     np.testing.assert_array_equal(auto.predict_proba(many), low.predict_proba(many))
     np.testing.assert_array_equal(auto.predict_proba(many[:3]), high.predict_proba(many[:3]))
-    exact = SentimentModel.load(small_model_dir, precision="float32")
+    exact = SentimentModel.load(synthetic_model_dir, precision="float32")
     plain = sigmoid(TorchEngine(exact.network).logits(*exact.encode_flat(MESSAGES)))
     np.testing.assert_allclose(exact.predict_proba(MESSAGES), plain, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(SentimentModel.load(small_model_dir).predict_proba(MESSAGES), plain, rtol=0, atol=0.02)
+    np.testing.assert_allclose(
+        SentimentModel.load(synthetic_model_dir).predict_proba(MESSAGES), plain, rtol=0, atol=0.02
+    )
     with pytest.raises(StocksentError, match="precision"):
-        SentimentModel.load(small_model_dir, precision="float16")
+        SentimentModel.load(synthetic_model_dir, precision="float16")
     with pytest.raises(StocksentError, match="ONNX"):
-        SentimentModel.load(small_model_dir, backend="onnx", precision="bfloat16")
+        SentimentModel.load(synthetic_model_dir, backend="onnx", precision="bfloat16")
 
 
-def test_unknown_backend(small_model_dir) -> None:
+def test_unknown_backend(synthetic_model_dir) -> None:
     with pytest.raises(StocksentError, match="backend"):
-        SentimentModel.load(small_model_dir, backend="tensorflow")
+        SentimentModel.load(synthetic_model_dir, backend="tensorflow")
 
 
 def test_missing_model_directory(tmp_path) -> None:
@@ -147,12 +149,13 @@ def test_constructor_only_stores(model) -> None:
     assert [p.label for p in made.predict(MESSAGES)] == [LABELS[int(p >= 0.3)] for p in made.predict_proba(MESSAGES)]
     built = SentimentModel.build(model.network, model.vocab, model.config, precision="float32")
     np.testing.assert_array_equal(built.predict_proba(MESSAGES), model.predict_proba(MESSAGES))
-    with pytest.raises(StocksentError, match="invalid config.json"):
+    with pytest.raises(StocksentError, match="threshold must be a finite number"):
         SentimentModel.build(model.network, model.vocab, {"threshold": "high"})
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
-def test_save_round_trip_gives_identical_probabilities(model, small_model_dir, tmp_path, backend) -> None:
+def test_save_round_trip_gives_identical_probabilities(small_model_dir, tmp_path, backend) -> None:
+    model = SentimentModel.load(small_model_dir)  # trained: its metrics.json comes along
     model.threshold = 0.42  # a changed threshold is saved too
     try:
         path = model.save(tmp_path / "copy")
@@ -169,12 +172,12 @@ def test_save_round_trip_gives_identical_probabilities(model, small_model_dir, t
     assert not (path / "model.onnx").exists()  # loading with backend onnx wrote nothing
 
 
-def test_save_refuses_to_overwrite_another_model(model, small_model_dir, tmp_path) -> None:
+def test_save_refuses_to_overwrite_another_model(model, synthetic_model_dir, tmp_path) -> None:
     target = model.save(tmp_path / "m")
     stamp = (target / WEIGHTS).stat().st_mtime_ns
     model.save(target)  # this very model again: fine, and left as it is
     assert (target / WEIGHTS).stat().st_mtime_ns == stamp
-    network, config, vocab = load_model_dir(small_model_dir)
+    network, config, vocab = load_model_dir(synthetic_model_dir)
     with torch.no_grad():
         network.output.bias += 1.0
     other = SentimentModel.build(network, vocab, config, precision="float32")
@@ -214,13 +217,13 @@ def test_a_failed_save_leaves_nothing_behind(model, tmp_path, monkeypatch) -> No
     assert list(tmp_path.iterdir()) == []
 
 
-def test_torch_backend_on_a_gpu(small_model_dir) -> None:
+def test_torch_backend_on_a_gpu(synthetic_model_dir) -> None:
     """The module's forward on CUDA agrees with the CPU engine (run where a GPU is present)."""
     import torch
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU here")
-    gpu = SentimentModel.load(small_model_dir, device="cuda")
+    gpu = SentimentModel.load(synthetic_model_dir, device="cuda")
     assert isinstance(gpu.engine, TorchEngine) and gpu.network.embedding.weight.is_cuda
-    cpu = SentimentModel.load(small_model_dir, precision="float32")
+    cpu = SentimentModel.load(synthetic_model_dir, precision="float32")
     assert np.abs(gpu.predict_proba(MESSAGES) - cpu.predict_proba(MESSAGES)).max() <= 1e-5
