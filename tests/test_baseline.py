@@ -73,3 +73,14 @@ def test_baseline_errors_are_one_line(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["baseline", "--data", str(DATA_PATH), "--out", str(a_file), "--max-examples", "300"]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_baseline_on_a_models_recorded_splits(small_model_dir, tmp_path, capsys):
+    # --model: the splits rebuilt from the model's config.json (files checked by sha256), its text options.
+    out = tmp_path / "baseline"
+    assert main(["baseline", "--model", str(small_model_dir), "--out", str(out)]) == 0
+    baseline = json.loads((out / "metrics.json").read_text())
+    assert baseline["split_sha256"] == splits_sha256(lstm_splits(small_model_dir))
+    assert baseline["data"] == read_json(small_model_dir / "config.json")["data"]
+    assert baseline["text"] == read_json(small_model_dir / "config.json")["text"]
+    capsys.readouterr()

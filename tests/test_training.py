@@ -434,3 +434,138 @@ def test_a_model_directory_is_only_complete_at_the_end(tmp_path) -> None:
     assert all("config.json" not in names and "model.safetensors" not in names for names in seen)
     assert {"config.json", "model.safetensors", "vocab.json", "metrics.json"} <= {p.name for p in out.iterdir()}
     assert not (out / ".stocksent.lock").exists()
+
+
+# --------------------------------------------------------------------------- many files, --split time, --init-from
+
+TINY = ["--epochs", "1", "--embed-size", "16", "--lstm-sizes", "8", "--ngram-buckets", "4096", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def emotion_rows() -> list[dict]:
+    """Every 8th row of StockEmotions 2020 (dated, 37 tickers, ids)."""
+    import csv
+    import gzip
+
+    with gzip.open(DATA_PATH.parent / "StockEmotions_2020.csv.gz", "rt", encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))[::8]
+
+
+def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split(tmp_path, emotion_rows) -> None:
+    import csv
+    import gzip
+
+    from stocksent.cli import main
+    from stocksent.data import sha256_file
+    from stocksent.evaluation.evaluate import evaluate
+    from stocksent.sentiment import SentimentModel
+
+    third = len(emotion_rows) // 3
+    with (tmp_path / "a.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ["id", "date", "ticker", "sentiment", "message"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(emotion_rows[: third + 20])  # 20 rows again in the API file below: kept once
+    api = tmp_path / "api"
+    api.mkdir()
+    messages = [
+        {
+            "id": int(r["id"]),
+            "body": r["message"],
+            "created_at": f"{r['date']}T15:00:00Z",
+            "symbols": [{"symbol": r["ticker"]}],
+            "entities": {"sentiment": {"basic": r["sentiment"].title()}},
+        }
+        for r in emotion_rows[third : 2 * third]
+    ]
+    (api / "page.json").write_text(json.dumps({"messages": messages}), encoding="utf-8")
+    (tmp_path / "more").mkdir()
+    with gzip.open(tmp_path / "more" / "c.jsonl.gz", "wt", encoding="utf-8") as handle:
+        for r in emotion_rows[2 * third :]:
+            handle.write(
+                json.dumps(
+                    {"id": r["id"], "created_at": r["date"], "message": r["message"], "sentiment": r["sentiment"]}
+                )
+                + "\n"
+            )
+    out = tmp_path / "model"
+    args = ["train", "--data", str(tmp_path / "a.csv"), str(api), str(tmp_path / "more" / "*.jsonl.gz")]
+    assert main([*args, "--out", str(out), "--split", "time", *TINY]) == 0
+    config = json.loads((out / "config.json").read_text())
+    files = config["data"]["files"]
+    assert [Path(f["path"]).name for f in files] == ["a.csv", "page.json", "c.jsonl.gz"]
+    assert [f["sha256"] for f in files] == [sha256_file(f["path"]) for f in files]
+    assert config["data"]["duplicates"] == 20 and config["data"]["split_by"] == "time"
+    assert sum(config["data"]["split"].values()) == len(emotion_rows)
+    assert config["train"]["data"] == [f["path"] for f in files]
+    # evaluate rebuilds the very test split from the record, sha256 checked.
+    metrics = json.loads((out / "metrics.json").read_text())["test"]
+    again = evaluate(SentimentModel.load(out, precision="float32"))
+    assert again["split"] == "test" and again["n"] == metrics["n"] == config["data"]["split"]["test"]
+    assert again["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-9)
+    (tmp_path / "a.csv").write_text("id,date,sentiment,message\n1,2020-01-01,bullish,changed\n", encoding="utf-8")
+    with pytest.raises(StocksentError, match="not among the files given|sha256"):
+        evaluate(SentimentModel.load(out), split="test")
+
+
+def test_init_from_copies_the_old_rows_and_starts_from_the_old_predictions(small_model_dir, emotion_rows) -> None:
+    from stocksent.inference import network_logits
+    from stocksent.text import normalise_many
+    from stocksent.training.init_from import initial_network, read_base
+
+    base = read_base(small_model_dir)
+    options = base.text_options
+    tokens = normalise_many([r["message"] for r in emotion_rows], options)
+    vocab = base.vocab.extended(Vocabulary.build(tokens, min_count=2))
+    n_old = len(base.vocab)
+    assert vocab.words[:n_old] == base.vocab.words and len(vocab) > n_old + 100
+    new = initial_network(base, vocab, sparse_embedding=True)
+    old_state, new_state = base.network.state_dict(), new.state_dict()
+    assert torch.equal(new_state["embedding.weight"][:n_old], old_state["embedding.weight"])
+    unk, ticker = old_state["embedding.weight"][1], old_state["embedding.weight"][base.vocab.ticker_id]
+    for word in vocab.words[n_old : n_old + 50]:
+        expected = ticker if word.startswith("$") else unk
+        assert torch.equal(new_state["embedding.weight"][vocab.index[word]], expected)
+    ngrams_old, ngrams_new = old_state["ngrams.weight"], new_state["ngrams.weight"]
+    assert torch.equal(ngrams_new[:n_old], ngrams_old[:n_old])  # words
+    assert torch.equal(ngrams_new[len(vocab) :], ngrams_old[n_old:])  # word pairs' buckets
+    for name in old_state:
+        if name not in ("embedding.weight", "ngrams.weight"):
+            assert torch.equal(new_state[name], old_state[name]), name
+    # Messages of old words only: the very same logits; with new words (each <unk> to the old model),
+    # the LSTM sees the same input and only new word pairs' buckets differ.
+    known = [t for t in tokens if all(w in base.vocab.index for w in t)]
+    assert len(known) > 50
+    before = network_logits(base.network, base.vocab.encode_many(known))
+    after = network_logits(new, vocab.encode_many(known))
+    assert np.allclose(before, after, atol=1e-6)
+    before = network_logits(base.network, base.vocab.encode_many(tokens))
+    after = network_logits(new, vocab.encode_many(tokens))
+    assert np.corrcoef(before, after)[0, 1] > 0.9
+    assert ((before >= 0) == (after >= 0)).mean() > 0.9
+
+
+def test_train_init_from_takes_the_models_options_and_extends_its_vocabulary(small_model_dir, emotion_rows, tmp_path):
+    import csv
+
+    path = tmp_path / "e.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ["id", "date", "ticker", "sentiment", "message"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(emotion_rows)
+    out = tmp_path / "continued"
+    settings = dict(data=str(path), out=str(out), epochs=1, split="time", num_threads=1, device="cpu", seed=3)
+    with contextlib.redirect_stderr(io.StringIO()):
+        result = train(preset("default", init_from=str(small_model_dir), **settings))
+    old = json.loads((small_model_dir / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["embed_size"] == old["model"]["embed_size"] == 32  # not the preset's 300
+    assert config["model"]["lstm_sizes"] == old["model"]["lstm_sizes"] and config["text"] == old["text"]
+    assert config["train"]["init_from"] == str(small_model_dir)
+    old_words = json.loads((small_model_dir / "vocab.json").read_text())["words"]
+    words = json.loads((out / "vocab.json").read_text())["words"]
+    assert words[: len(old_words)] == old_words and len(words) > len(old_words)
+    assert result.metrics["test"]["n"] == config["data"]["split"]["test"]
+    # Resuming the finished run with the same command (init_from's options are not flags) changes nothing.
+    with contextlib.redirect_stderr(io.StringIO()):
+        again = train(preset("default", init_from=str(small_model_dir), resume=True, **settings))
+    assert without_seconds(again.metrics) == without_seconds(result.metrics)

@@ -10,7 +10,11 @@ from stocksent.cli.args import format_metrics, non_negative_int, positive_int
 
 def register(sub) -> None:
     p = sub.add_parser("baseline", help="TF-IDF + logistic regression on the same split as train")
-    p.add_argument("--data", help="labelled file (default: $STOCKSENT_DATA, cache or download)")
+    p.add_argument(
+        "--data", nargs="+", metavar="PATH", help="labelled files, directories or globs, as train's (default: its)"
+    )
+    p.add_argument("--model", help="use the splits this trained model was trained and tested on (its config.json)")
+    p.add_argument("--split", choices=["random", "time"], default="random", help="as train's --split")
     p.add_argument("--out", required=True, help="directory for metrics.json")
     p.add_argument("--seed", type=non_negative_int, default=1, help="split seed, as train's --seed (default 1)")
     p.add_argument("--max-examples", type=positive_int, help="first N usable rows only, as train's")
@@ -22,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from stocksent.artifacts import METRICS
     from stocksent.tools.baseline import run_baseline
 
-    metrics = run_baseline(args.data, args.out, args.seed, args.max_examples, args.preset)
+    data = args.data[0] if args.data and len(args.data) == 1 else args.data
+    metrics = run_baseline(
+        data, args.out, args.seed, args.max_examples, args.preset, split=args.split, model_dir=args.model
+    )
     chosen = metrics["validation"]["chosen"]
     print(f"baseline: {Path(args.out) / METRICS}")
     print(

@@ -45,27 +45,47 @@ def vectorizer(min_df: int):
 
 
 def run_baseline(
-    data: str | None,
+    data: str | Sequence[str] | None,
     out: str | Path,
     seed: int = 1,
     max_examples: int | None = None,
     preset_name: str = "default",
     grid_c: Sequence[float] = GRID_C,
     grid_min_df: Sequence[int] = GRID_MIN_DF,
+    split: str = "random",
+    model_dir: str | Path | None = None,
 ) -> dict:
-    """Tune on validation, score once on test, write `out/metrics.json`; returns the metrics dict."""
+    """Tune on validation, score once on test, write `out/metrics.json`; returns the metrics dict.
+
+    `model_dir`: the splits that model was trained and tested on, rebuilt from its config.json
+    (files checked by sha256; `data` then points at them where they moved), with its text options;
+    `seed`, `max_examples` and `split` are then the model's.
+    """
     from stocksent.config import preset
     from stocksent.evaluation.metrics import classification_metrics
-    from stocksent.splits import load_splits, splits_sha256
+    from stocksent.splits import load_splits, recorded_splits, splits_sha256
 
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StocksentError(f"--out {out} is a file; give a directory")
     # Validates seed/max_examples exactly as `train` would, and gives its text options.
-    config = preset(preset_name, data=data, seed=seed, max_examples=max_examples)
-    loaded = load_splits(config.data, config.text_options, config.effective_split_seed, config.max_examples)
-    data_path, splits = loaded.path, loaded.splits
+    if model_dir is not None:
+        from stocksent.artifacts import CONFIG, read_json
+        from stocksent.text import TextOptions
+
+        trained = read_json(Path(model_dir) / CONFIG)
+        record, text_options = trained.get("data", {}), TextOptions.from_dict(trained.get("text", {}))
+        splits = recorded_splits(record, text_options, data)
+        data_path = record.get("path")
+    else:
+        config = preset(preset_name, data=data, seed=seed, max_examples=max_examples, split=split)
+        text_options = config.text_options
+        loaded = load_splits(
+            config.data, text_options, config.effective_split_seed, config.max_examples, split=config.split
+        )
+        data_path, splits = loaded.path, loaded.splits
+        record = loaded.record(config.effective_split_seed, config.max_examples)
     if len(np.unique(splits.train.labels)) < 2:
         raise StocksentError(f"the training split of {data_path} has only one class; use more data")
     train_y = splits.train.labels.astype(int)
@@ -96,8 +116,8 @@ def run_baseline(
         "split": splits.sizes(),
         "split_sha256": splits_sha256(splits),
         "seed": seed,
-        "text": config.text_options.to_dict(),
-        "data": loaded.record(config.effective_split_seed, config.max_examples),
+        "text": text_options.to_dict(),
+        "data": record,
         "seconds_total": time.perf_counter() - started,
     }
     write_json(out / METRICS, metrics)
