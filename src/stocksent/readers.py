@@ -553,7 +553,7 @@ class _JsonBatches:
             names = list(_API_FIELDS) if self.api else list(obj)
             self.text = resolve_text_column(names, self.text_column, str(self.path))
             self.names = _keep(names, self.columns, self.text, str(self.path))
-        row = _flatten_api(obj) if self.api else obj
+        row = flatten_api_object(obj) if self.api else obj
         message = row.get(self.text)
         if not isinstance(message, str):
             what = "is missing" if message is None else f"is {type(message).__name__}, not text"
@@ -621,8 +621,12 @@ def _api_type(name: str):
     return {"id": pa.int64(), "user_id": pa.int64(), "symbols": pa.list_(pa.string())}.get(name, pa.string())
 
 
-def _flatten_api(obj: dict) -> dict:
-    """What users need from a StockTwits API message object (the rest is layout and avatars)."""
+def flatten_api_object(obj: dict) -> dict:
+    """What users need from a StockTwits API message object (the rest is layout and avatars).
+
+    >>> flatten_api_object({"id": 7, "body": "$F up", "symbols": [{"symbol": "F"}], "user": {"id": 3}})["symbols"]
+    ['F']
+    """
     user = obj.get("user")
     symbols = obj.get("symbols")
     entities = obj.get("entities")

@@ -168,21 +168,14 @@ def _api_schema():
 
 
 def _flat(obj: dict) -> dict:
-    user = obj.get("user")
-    symbols = obj.get("symbols")
-    entities = obj.get("entities")
-    sentiment = entities.get("sentiment") if isinstance(entities, dict) else None
-    if isinstance(sentiment, dict):
-        sentiment = sentiment.get("basic")
+    """The readers' flat API row, with the index's defaults: no symbols is [], a body is text or None."""
+    from stocksent.readers import flatten_api_object
+
+    row = flatten_api_object(obj)
     return {
-        "id": _int(obj.get("id")),
-        "created_at": None if obj.get("created_at") is None else str(obj["created_at"]),
-        "user_id": _int(user.get("id")) if isinstance(user, dict) else None,
-        "symbols": [str(s["symbol"]) for s in symbols if isinstance(s, dict) and s.get("symbol") is not None]
-        if isinstance(symbols, list)
-        else [],
-        "sentiment": sentiment if isinstance(sentiment, str) else None,
-        "body": obj.get("body") if isinstance(obj.get("body"), str) else None,
+        **row,
+        "symbols": row["symbols"] or [],
+        "body": row["body"] if isinstance(row["body"], str) else None,
         "reshare_of_id": None,
     }
 
@@ -212,16 +205,6 @@ def flatten_api_message(obj: Any) -> dict | str:
     if not row["body"] or not row["body"].strip():
         return "empty message"
     return row
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and -(2**63) <= value < 2**63:
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 # --------------------------------------------------------------------------- normalising
