@@ -6,26 +6,24 @@ import argparse
 import math
 
 
-def positive_int(text: str) -> int:
-    """An integer of at least 1 (`--epochs`, `--threads`, `--workers`, ...)."""
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}" if minimum else "must be 0 or more")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (`--epochs`, `--threads`, `--workers`, ...)."""
+    return _whole_number(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """An integer of at least 0 (`--seed`, `--ngram-buckets`)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+    return _whole_number(text, 0)
 
 
 def finite_float(text: str) -> float:
