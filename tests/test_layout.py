@@ -18,6 +18,7 @@ HEAVY = ("torch", "matplotlib", "sklearn", "tqdm", "pyarrow", "pandas", "scipy",
 LAYERS = [
     (
         "version",
+        "lazy",
         "errors",
         "atomic",
         "config",

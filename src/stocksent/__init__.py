@@ -11,10 +11,10 @@ load neither torch nor matplotlib nor scikit-learn:
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stocksent.lazy import lazy_attributes
 from stocksent.version import __version__
 
 # Before torch loads: idle OpenMP threads sleep instead of spinning. On a busy machine spinning
@@ -53,15 +53,4 @@ if TYPE_CHECKING:
     from stocksent.sentiment import Prediction, SentimentModel
     from stocksent.training import TrainResult, train
 
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stocksent' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

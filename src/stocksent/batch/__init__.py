@@ -11,8 +11,9 @@ Names are loaded on first use, so importing this package loads neither pyarrow n
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stocksent.lazy import lazy_attributes
 
 _PUBLIC = {
     "BatchScorer": "stocksent.batch.scorer",
@@ -27,11 +28,4 @@ if TYPE_CHECKING:
     from stocksent.batch.readers import BadRow, iter_batches
     from stocksent.batch.scorer import BatchScorer
 
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stocksent.batch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

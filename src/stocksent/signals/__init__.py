@@ -13,8 +13,9 @@ Needs the `index` extra: `pip install 'stocksent[index]'` (pandas, pyarrow, exch
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stocksent.lazy import lazy_attributes
 
 _PUBLIC = {
     "sentiment_index": "stocksent.signals.index",
@@ -29,11 +30,4 @@ if TYPE_CHECKING:
     from stocksent.signals.index import sentiment_index, write_index
     from stocksent.signals.plot import index_figure
 
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stocksent.signals' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
