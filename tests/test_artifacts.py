@@ -305,6 +305,13 @@ def test_non_finite_weights_are_refused(model_copy: Path, bad: float) -> None:
     assert_one_line_error(model_copy, WEIGHTS, name, "NaN or infinite")
 
 
+@pytest.mark.parametrize("name", ["embedding.weight", "ngrams.weight"])
+def test_a_non_zero_padding_row_is_refused(model_copy: Path, name: str) -> None:
+    """Row 0 is padding: training keeps it zero, and engines that sum padded positions rely on it."""
+    rewrite_tensor(model_copy, lambda t: t[name][0].fill_(0.5))
+    assert_one_line_error(model_copy, WEIGHTS, name, "padding row")
+
+
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])
 def test_integer_weights_are_refused(model_copy: Path, dtype) -> None:
     rewrite_tensor(model_copy, lambda t: t.__setitem__("output.weight", t["output.weight"].to(dtype)))

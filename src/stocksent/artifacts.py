@@ -162,6 +162,9 @@ def _vocabulary(data: Any) -> Vocabulary:
     return Vocabulary.from_dict(data)
 
 
+PADDING_ROWS = ("embedding.weight", "ngrams.weight")  # row 0 is <pad>: never a word
+
+
 def check_tensors(tensors: Mapping[str, Any], expected: Mapping[str, torch.Tensor], path: Path | str) -> None:
     """Every tensor the network needs, none it does not, each floating point, of its shape and finite.
 
@@ -189,6 +192,9 @@ def check_tensors(tensors: Mapping[str, Any], expected: Mapping[str, torch.Tenso
             raise StocksentError(
                 f"{path}: tensor {name} holds NaN or infinite values: the file is damaged; train again"
             )
+        if name in PADDING_ROWS and bool(tensor[0].any()):
+            # Training keeps it zero (padding_idx); ONNX sums padded positions, torch skips them.
+            raise StocksentError(f"{path}: tensor {name} has a non-zero padding row 0: the file is damaged")
 
 
 def check_model_config(config: Mapping[str, Any], where: str = "the model's config") -> None:
