@@ -9,6 +9,7 @@ Prediction runs in a fresh subprocess, so its peak memory and load time are a us
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
@@ -30,6 +31,8 @@ TARGETS = {  # (key, comparison, goal) on the issue's 2-core CPU
     "train_peak_rss_mb": ("<=", 2_000),
     "accuracy_gap_points": ("<=", 0.3),
 }
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- the machine
@@ -288,7 +291,6 @@ def bench(
     model_dir: str | None = None,
     max_examples: int | None = None,
     threads: int | None = None,
-    log=lambda message: None,
 ) -> dict:
     import numpy as np
     import torch
@@ -320,18 +322,18 @@ def bench(
         "vocabulary": len(vocab),
         "prepare_seconds": time.perf_counter() - started,
     }
-    log(f"data: {splits.sizes()}, vocabulary {len(vocab)}")
+    log.info(f"data: {splits.sizes()}, vocabulary {len(vocab)}")
 
     torch.manual_seed(config.seed)
     model = LSTMClassifier(
         len(vocab), 300, (128, 64), config.keep_prob, sparse_embedding=True, ngram_buckets=config.ngram_buckets
     ).to(device)
-    log("training one epoch of our pipeline" + (" (20 batches)" if quick else ""))
+    log.info("training one epoch of our pipeline" + (" (20 batches)" if quick else ""))
     arm = train_arm(model, config, train_x, train_y, device, 20 if quick else None)
     optimizers, criterion = arm.pop("optimizers"), arm.pop("criterion")
     result.update(arm)
     result["train_peak_rss_mb"] = peak_rss_mb()
-    log("training the tutorial's way (left-padded to 244)")
+    log.info("training the tutorial's way (left-padded to 244)")
     result.update(padded_arm(len(vocab), train_x, train_y, device, 256, 2 if quick else 5))
     result["train_speedup"] = result["padded_epoch_seconds"] / result["train_epoch_seconds"]
     result["padded_peak_rss_mb"] = peak_rss_mb()
@@ -339,7 +341,7 @@ def bench(
     with tempfile.TemporaryDirectory(prefix="stocksent-bench-") as tmp:
         if model_dir is None:
             if not quick:
-                log("a second epoch, for a model worth predicting with")
+                log.info("a second epoch, for a model worth predicting with")
                 train_one_epoch(
                     model,
                     optimizers,
@@ -380,7 +382,7 @@ def bench(
         Path(spec["messages"]).write_text(
             json.dumps({"messages": messages, "labels": labels.tolist()}), encoding="utf-8"
         )
-        log(f"prediction on {len(messages)} test messages, in a fresh process")
+        log.info(f"prediction on {len(messages)} test messages, in a fresh process")
         result.update(run_predict_subprocess(spec))
         if device.type == "cuda":
             result.update(gpu_predict(model_dir, messages, labels, device, 1024, spec["repeats"]))
