@@ -119,7 +119,8 @@ class TrainConfig:
     ngram_lr: float = 0.03  # Adam's learning rate for the n-gram weights
     linear_blend: bool = True  # blend a logistic regression into the n-gram term (blend.py); needs ngram_buckets
     split_seed: int | None = None  # None: same as seed
-    num_threads: int | None = None  # None: torch's choice
+    num_threads: int | None = None  # None: torch's choice (with nproc > 1: this machine's cores shared out)
+    nproc: int = 1  # training processes on this machine (data-parallel ranks: training/distributed.py)
     split: str = "random"  # random (seeded 80/10/10) | time (oldest 80% train, newest 10% test)
     init_from: str | None = None  # a model directory to continue from (its weights, text options, vocabulary)
 
@@ -198,6 +199,7 @@ OPTION_RULES: dict[str, tuple] = {
     "linear_blend": ("bool", None, None, ()),
     "split_seed": ("int", 0, 2**63 - 1, None),
     "num_threads": ("int", 1, 4096, None),
+    "nproc": ("int", 1, 1024, ()),
     "split": ("choice", None, None, ("random", "time")),
     "init_from": ("path", None, None, None),
 }

@@ -28,6 +28,7 @@ OPTION_FLAGS = [
     "max_examples",
     "device",
     "num_threads",
+    "nproc",
     "split",
     "init_from",
 ]
@@ -85,6 +86,12 @@ def register(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=positive_int, dest="num_threads", help="torch CPU threads")
     p.add_argument(
+        "--nproc",
+        type=positive_int,
+        metavar="N",
+        help="train in N processes on this machine (PyTorch DDP; under torchrun leave it out)",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue the interrupted run in --out (re-run the same command with --resume added)",
@@ -101,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["data"] = overrides["data"][0]
     config = config_from_sources(args.preset, args.config, overrides, resume=args.resume)
     result = train(config)
+    if result.rank:  # one of several processes (torchrun): rank 0 reports
+        return 0
     print(f"model: {result.out}")
     print(f"best epoch: {result.metrics['best_epoch']}  ({result.metrics['seconds_total']:.0f} s)")
     print(format_metrics(result.metrics["test"]))

@@ -17,7 +17,7 @@ from stocksent.errors import StocksentError
 from stocksent.training.rundir import CHECKPOINT_STATE, CHECKPOINT_WEIGHTS
 
 # Options that may differ on resume: where things are and how fast they run, not what is trained.
-RESUME_FREE = {"data", "out", "device", "num_threads", "resume"}
+RESUME_FREE = {"data", "out", "device", "num_threads", "nproc", "resume"}
 
 
 def optimizer_tensors(optimizers: list[torch.optim.Optimizer]) -> tuple[dict, list]:
@@ -91,6 +91,7 @@ def resume_config(out: Path, config: TrainConfig) -> TrainConfig:
         )
         raise StocksentError(f"--resume continues the run with its own options; these differ: {listed}")
     saved.resume, saved.out, saved.device, saved.num_threads = True, str(out), config.device, config.num_threads
+    saved.nproc = config.nproc
     if config.data is not None:
         saved.data = config.data
     return saved

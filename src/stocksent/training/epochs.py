@@ -14,6 +14,7 @@ from stocksent.config import TrainConfig
 from stocksent.errors import StocksentError
 from stocksent.inference.workers import worker_pool
 from stocksent.model import LSTMClassifier
+from stocksent.training.distributed import World
 
 SHARDS = 2  # every batch is split in halves, each with its own dropout generator (see train_one_epoch)
 
@@ -94,6 +95,7 @@ def train_one_epoch(
     device: torch.device,
     desc: str = "",
     word_dropout: float = 0.0,
+    world: World | None = None,
 ) -> tuple[float, float]:
     """One pass over every training message (the last short batch included); mean loss and accuracy.
 
@@ -105,25 +107,40 @@ def train_one_epoch(
     batch's LSTM kernels are too small to split well across cores, two independent halves are not.
     The halves draw dropout masks from their own seeded generators, so the result is the same on
     one core or several.
+
+    In a `world` of N > 1 ranks (distributed.py) every rank draws the same batches (the same `rng`)
+    and each batch is cut into max(SHARDS, N) parts, rank r computing parts r, r + N, ...; the parts'
+    gradients are summed across ranks. Two ranks thus train exactly the model of one process (the
+    same halves, the same dropout masks), and the global batch stays `batch_size` whatever N is.
     """
+    world = world or World()
     model.train()
     loss_sum = correct = seen = 0.0
     params = [p for p in model.parameters() if p.requires_grad]
-    pool = worker_pool(SHARDS) if device.type == "cpu" and 1 < SHARDS <= torch.get_num_threads() else None
+    sparse = [any(p is m.weight and m.sparse for m in model.modules() if isinstance(m, nn.Embedding)) for p in params]
+    parts = max(SHARDS, world.size)
+    mine = range(world.rank, parts, world.size)
+    pool = worker_pool(len(mine)) if device.type == "cpu" and 1 < len(mine) <= torch.get_num_threads() else None
     batches = iterate_batches(sequences, batch_size, rng)
     from tqdm import tqdm
 
     for batch in tqdm(
-        batches, total=math.ceil(len(sequences) / batch_size), file=sys.stderr, desc=desc, leave=False, disable=None
+        batches,
+        total=math.ceil(len(sequences) / batch_size),
+        file=sys.stderr,
+        desc=desc,
+        leave=False,
+        disable=None if world.is_main else True,
     ):
         y = torch.from_numpy(labels[batch.index])
         ids = batch.ids
         if word_dropout:
             ids = ids.masked_fill((torch.rand(ids.shape) < word_dropout) & (ids > 1), 1)
-        seeds = rng.integers(2**62, size=SHARDS).tolist()
-        bounds = np.linspace(0, len(y), SHARDS + 1).astype(int)
+        seeds = rng.integers(2**62, size=parts).tolist()
+        bounds = np.linspace(0, len(y), parts + 1).astype(int)
         jobs = []
-        for lo, hi, seed in zip(bounds[:-1], bounds[1:], seeds):
+        for k in mine:
+            lo, hi, seed = bounds[k], bounds[k + 1], seeds[k]
             if lo == hi:
                 continue
             lengths = batch.lengths[lo:hi]
@@ -139,11 +156,13 @@ def train_one_epoch(
             )
             jobs.append(pool.submit(shard_gradients, *args) if pool else args)
         results = [job.result() if pool else shard_gradients(*job) for job in jobs]
-        for p, *grads in zip(params, *(grads for _, _, grads in results)):
-            p.grad = sum(grads[1:], grads[0])
+        local = [sum(grads[1:], grads[0]) for grads in zip(*(grads for _, _, grads in results))] or [None] * len(params)
+        for p, grad in zip(params, world.sum_gradients(params, local, sparse)):
+            p.grad = grad
         for opt in optimizers:
             opt.step()
         loss_sum += sum(r[0] for r in results)
         correct += sum(r[1] for r in results)
-        seen += len(y)
+        seen += sum(hi - lo for lo, hi in ((bounds[k], bounds[k + 1]) for k in mine))
+    loss_sum, correct, seen = world.sum([loss_sum, correct, seen])
     return loss_sum / seen, correct / seen

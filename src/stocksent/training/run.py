@@ -18,9 +18,21 @@ import torch
 from stocksent.artifacts import VOCAB, load_tensors, save_tensors
 from stocksent.atomic import write_json
 from stocksent.config import ModelConfig, TrainConfig
+from stocksent.errors import StocksentError
 from stocksent.inference import network_logits
 from stocksent.model import LSTMClassifier
 from stocksent.training.checkpoint import load_checkpoint, resume_config, save_checkpoint, saved_run
+from stocksent.training.distributed import (
+    World,
+    check_same_data,
+    device_of,
+    fingerprint,
+    joined,
+    launch,
+    launched,
+    share_training_state,
+    threads_per_process,
+)
 from stocksent.training.epochs import (
     epoch_line,
     loss_function,
@@ -29,7 +41,6 @@ from stocksent.training.epochs import (
     set_learning_rates,
     train_one_epoch,
 )
-from stocksent.training.finalise import finalise
 from stocksent.training.init_from import configured_like, initial_network, read_base, taken_from_base
 from stocksent.training.prepare import TrainingData, prepare_data
 from stocksent.training.rundir import BEST_WEIGHTS, claimed
@@ -46,8 +57,9 @@ class TrainResult:
     """What `train` made: the model directory, its metrics, and the model itself (`.model`)."""
 
     directory: Path
-    metrics: dict
+    metrics: dict  # {} on the ranks other than 0 of a distributed run: rank 0 alone finalises
     _model: SentimentModel | None = field(default=None, repr=False)
+    rank: int = 0
 
     @property
     def out(self) -> Path:  # the name of earlier versions
@@ -92,32 +104,68 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
     (0.7994, 0.91)
     """
     config.validate()
-    out = Path(config.out) if config.out else default_out_dir()
-    with claimed(out, config.resume):
+    if config.nproc > 1 and not launched():
+        return train_in_processes(config, on_epoch)
+    with joined(resolve_device(config.device).type) as world:
+        return train_rank(config, on_epoch, world)
+
+
+def train_in_processes(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """`train` on `config.nproc` processes of this machine (distributed.launch): rank 0's result."""
+    if on_epoch is not None:
+        raise StocksentError("on_epoch cannot reach the processes of nproc > 1; train with nproc=1")
+    directory, metrics = launch(distributed_rank, (config.to_dict(),), config.nproc)[0]
+    return TrainResult(Path(directory), metrics)
+
+
+def distributed_rank(options: dict) -> tuple[str, dict]:
+    """One process that `train_in_processes` started (module level: the launcher pickles it)."""
+    result = train(TrainConfig.from_dict(options))
+    return str(result.directory), result.metrics
+
+
+def train_rank(config: TrainConfig, on_epoch: Callable[[dict], None] | None, world: World) -> TrainResult:
+    """`train` as this process's part of `world`: every rank trains, rank 0 alone writes."""
+    if world.size > 1 and config.nproc not in (1, world.local_size):
+        raise StocksentError(f"--nproc {config.nproc} under a launcher of {world.local_size} processes: leave it out")
+    out = world.broadcast(Path(config.out) if config.out else default_out_dir())
+    with world.main_context(claimed(out, config.resume)):
         started = time.perf_counter()
         recorded_sha = None
-        if config.resume:
-            if config.init_from:  # those options came from the base model, not from the flags
-                config = taken_from_base(config, saved_run(out)["train"])
-            config = resume_config(out, config)
-            recorded_sha = saved_run(out)["data"]["sha256"]
+        if config.resume:  # rank 0 reads the run directory (it may be on its machine only)
+
+            def resumed(config: TrainConfig = config) -> tuple[TrainConfig, str]:
+                if config.init_from:  # those options came from the base model, not from the flags
+                    config = taken_from_base(config, saved_run(out)["train"])
+                return resume_config(out, config), saved_run(out)["data"]["sha256"]
+
+            config, recorded_sha = world.from_main(resumed)
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
-        device = resolve_device(config.device)
+        elif world.size > 1:
+            torch.set_num_threads(threads_per_process(world))
+        device = device_of(world, resolve_device(config.device))
         base = None
         if config.init_from and not config.resume:
             base = read_base(config.init_from)
             config = configured_like(config, base)
-        data = prepare_data(config, out, recorded_sha, base.vocab if base else None)
+        # Other ranks build the vocabulary themselves (the run directory may be on rank 0's machine only).
+        data = world.agreed(
+            lambda: prepare_data(config, out, recorded_sha if world.is_main else None, base.vocab if base else None)
+        )
+        if world.size > 1:
+            sizes = (len(data.train_x), len(data.val_x), len(data.test_x))
+            check_same_data(world, fingerprint(data.vocab.to_dict(), sizes))
         # Recorded absolute, so evaluate and resume work from anywhere.
         paths = [str(p) for p in data.loaded.paths]
         config.data = paths[0] if len(paths) == 1 else paths
         manifest = run_manifest(config, data)
-        if config.resume:  # the run keeps the date it was started
+        if config.resume and world.is_main:  # the run keeps the date it was started
             manifest["created"] = saved_run(out).get("created", manifest["created"])
 
         torch.manual_seed(config.seed)
-        sparse = config.optimizer == "adam"
+        # NCCL has no sparse all-reduce: GPU ranks train a dense embedding.
+        sparse = config.optimizer == "adam" and not (world.size > 1 and device.type == "cuda")
         if base is not None:
             model = initial_network(base, data.vocab, sparse_embedding=sparse)
         else:
@@ -125,15 +173,22 @@ def train(config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -
         model.to(device)
         optimizers = make_optimizers(model, config)
         progress = {"epoch": 0, "history": [], "best_epoch": 0, "best_val_accuracy": -1.0}
-        if config.resume:
+        if not world.is_main:
+            pass
+        elif config.resume:
             progress = load_checkpoint(out, model, optimizers)
             started -= progress.get("elapsed", 0.0)
             log.info(f"resuming {out} after epoch {progress['epoch']}")
         else:
             write_json(out / VOCAB, data.vocab.to_dict())
             save_checkpoint(out, model, optimizers, {**progress, "elapsed": 0.0}, manifest)
+        progress = share_training_state(world, model, optimizers, progress)
 
-        run_epochs(out, model, optimizers, config, data, progress, manifest, device, started, on_epoch)
+        run_epochs(out, model, optimizers, config, data, progress, manifest, device, started, on_epoch, world)
+        if not world.is_main:
+            return TrainResult(out, {}, rank=world.rank)
+
+        from stocksent.training.finalise import finalise  # here: scikit-learn is for rank 0 alone, after training
 
         best = LSTMClassifier.from_config(model.config).to(device)
         best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
@@ -158,13 +213,20 @@ def run_epochs(
     device: torch.device,
     started: float,
     on_epoch: Callable[[dict], None] | None,
+    world: World | None = None,
 ) -> None:
-    """Epochs from the one after `progress["epoch"]`: train, validate, keep the best, checkpoint."""
+    """Epochs from the one after `progress["epoch"]`: train, validate, keep the best, checkpoint.
+
+    In a `world` of several ranks all train; validation is shared out and gathered, rank 0 decides
+    early stopping for all, logs and checkpoints.
+    """
+    world = world or World()
     criterion = loss_function(config.loss)
     n_batches = math.ceil(len(data.train_x) / config.batch_size)
     val_y = data.splits.val.labels
     for epoch in range(progress["epoch"] + 1, config.epochs + 1):
-        if config.patience and epoch - progress["best_epoch"] > config.patience and progress["best_epoch"]:
+        stop = bool(config.patience and epoch - progress["best_epoch"] > config.patience and progress["best_epoch"])
+        if world.broadcast(stop):
             log.info(f"early stop: no better validation accuracy for {config.patience} epochs")
             break
         epoch_start = time.perf_counter()
@@ -181,8 +243,9 @@ def run_epochs(
             device,
             desc=f"epoch {epoch}/{config.epochs}",
             word_dropout=config.word_dropout,
+            world=world,
         )
-        val_logits = network_logits(model, data.val_x, device=device)
+        val_logits = world.gather_rows(lambda part: network_logits(model, part, device=device), data.val_x)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -192,11 +255,14 @@ def run_epochs(
             "seconds": time.perf_counter() - epoch_start,
         }
         progress["history"].append(row)
-        log.info(epoch_line(epoch, config.epochs, n_batches, row))
+        if world.is_main:
+            log.info(epoch_line(epoch, config.epochs, n_batches, row))
         if row["val_accuracy"] > progress["best_val_accuracy"]:
             progress["best_epoch"], progress["best_val_accuracy"] = epoch, row["val_accuracy"]
-            save_tensors(out / BEST_WEIGHTS, model.state_dict())
+            if world.is_main:
+                save_tensors(out / BEST_WEIGHTS, model.state_dict())
         progress["epoch"] = epoch
-        save_checkpoint(out, model, optimizers, {**progress, "elapsed": time.perf_counter() - started}, manifest)
+        if world.is_main:
+            save_checkpoint(out, model, optimizers, {**progress, "elapsed": time.perf_counter() - started}, manifest)
         if on_epoch is not None:
             on_epoch(row)
