@@ -3,7 +3,9 @@
 `SentimentScorer` is a callable class for `Dataset.map_batches`: each actor loads the model once,
 then adds `p_bullish` (float32) and `label` to every batch (pyarrow, pandas or numpy-dict format).
 `score(ds, model)` is the usual call. Keep actors × CPUs per actor below the cluster's CPUs: a pool
-that takes every CPU starves Ray Data's read tasks and the pipeline hangs.
+that takes every CPU starves Ray Data's read tasks and the pipeline hangs. Ray Data may reorder
+blocks; `ray.data.DataContext.get_current().execution_options.preserve_order = True` keeps the input's
+row order (tests/test_ray.py checks it on three blocks).
 
 >>> import ray                                                     # doctest: +SKIP
 >>> from stocksent.batch.ray import score

@@ -42,7 +42,7 @@ from typing import Any
 
 from stocksent.errors import StocksentError
 
-__all__ = ["BatchScorer", "usable_cores"]
+__all__ = ["BatchScorer", "none_for_missing", "usable_cores"]
 
 _MODELS: dict[tuple, Any] = {}  # (model key, precision) -> SentimentModel, per process
 _LOCK = threading.Lock()
@@ -200,9 +200,7 @@ class BatchScorer:
     def _score_pandas(self, frame):
         import pandas as pd
 
-        values = frame[self.text_column_of(list(frame.columns))].tolist()
-        values = [None if v is None or (isinstance(v, float) and v != v) else v for v in values]  # NaN: missing
-        probs, bullish = self.score_texts(values)
+        probs, bullish = self.score_texts(none_for_missing(frame[self.text_column_of(list(frame.columns))].tolist()))
         from stocksent.data import LABELS
 
         out = frame.copy()
@@ -210,6 +208,11 @@ class BatchScorer:
         labels = [LABELS[int(b)] if p == p else None for p, b in zip(probs.tolist(), bullish.tolist())]
         out["label"] = pd.Series(labels, index=frame.index, dtype=object)
         return out
+
+
+def none_for_missing(values: list) -> list:
+    """None where pandas or numpy mark a missing message with NaN (pandas 3 strings, object arrays)."""
+    return [None if isinstance(v, float) and v != v else v for v in values]
 
 
 def arrow_columns(probs, bullish) -> tuple[Any, Any]:

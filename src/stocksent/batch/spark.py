@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from stocksent.batch.scorer import BatchScorer
+from stocksent.batch.scorer import BatchScorer, none_for_missing
 
 __all__ = ["score", "sentiment_udf"]
 
@@ -60,10 +60,13 @@ def sentiment_udf(
         scorer.model  # noqa: B018 - loaded here, once per Python worker (predict_batch_udf caches this function)
 
         def predict(texts):
-            probs, bullish = scorer.score_texts([None if t is None else t for t in texts.tolist()])
+            # a null message arrives as None or NaN and leaves as NaN, which Spark writes as null
+            probs, bullish = scorer.score_texts(none_for_missing(texts.tolist()))
             if not with_label:
                 return probs
-            return {"p_bullish": probs, "label": np.where(bullish, LABELS[1], LABELS[0]).astype(object)}
+            label = np.where(bullish, LABELS[1], LABELS[0]).astype(object)
+            label[np.isnan(probs)] = None
+            return {"p_bullish": probs, "label": label}
 
         return predict
 
