@@ -451,7 +451,9 @@ def emotion_rows() -> list[dict]:
         return list(csv.DictReader(handle))[::8]
 
 
-def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split(tmp_path, emotion_rows) -> None:
+def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split(
+    tmp_path, emotion_rows, monkeypatch, caplog
+) -> None:
     import csv
     import gzip
 
@@ -489,7 +491,11 @@ def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split
             )
     out = tmp_path / "model"
     args = ["train", "--data", str(tmp_path / "a.csv"), str(api), str(tmp_path / "more" / "*.jsonl.gz")]
-    assert main([*args, "--out", str(out), "--split", "time", *TINY]) == 0
+    monkeypatch.setattr("stocksent.training.finalise.BLEND_MAX_TRAIN", 500)  # as 1M of 10M messages would
+    with caplog.at_level("INFO", logger="stocksent"):
+        assert main([*args, "--out", str(out), "--split", "time", *TINY]) == 0
+    assert "fitted on a seeded sample of 500 training messages" in caplog.text
+    assert json.loads((out / "metrics.json").read_text())["blend"] is not None
     config = json.loads((out / "config.json").read_text())
     files = config["data"]["files"]
     assert [Path(f["path"]).name for f in files] == ["a.csv", "page.json", "c.jsonl.gz"]

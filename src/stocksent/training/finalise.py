@@ -24,6 +24,10 @@ from stocksent.training.prepare import TrainingData
 
 log = logging.getLogger(__name__)
 
+# Training messages the blend's logistic regression is fitted on at most: 1M messages' n-grams are
+# ~0.6 GB of sparse matrix (and as much again inside liblinear); 10M would be ten times that.
+BLEND_MAX_TRAIN = 1_000_000
+
 
 def blend_on_validation(
     model: LSTMClassifier, config: TrainConfig, data: TrainingData, device: torch.device
@@ -40,9 +44,16 @@ def blend_on_validation(
     if one_class:
         log.info(f"blend skipped: the {' and '.join(one_class)} split holds one class only")
         return None
+    train_x, train_y = data.train_x, splits.train.labels
+    if len(train_x) > BLEND_MAX_TRAIN:  # bounds the regression's sparse matrices (~25 bytes per n-gram)
+        pick = np.sort(np.random.default_rng(config.seed).choice(len(train_x), BLEND_MAX_TRAIN, replace=False))
+        train_x, train_y = train_x.subset(pick), train_y[pick]
+        log.info(
+            f"blend: the logistic regression is fitted on a seeded sample of {BLEND_MAX_TRAIN:,} training messages"
+        )
     linear = fit_linear(
-        data.train_x,
-        splits.train.labels,
+        train_x,
+        train_y,
         data.val_x,
         splits.val.labels,
         model.embedding.num_embeddings,
