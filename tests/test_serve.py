@@ -306,13 +306,6 @@ def test_concurrent_clients_each_get_their_own_answers(server, reference):
         assert len(got) == len(want) and np.allclose(got, want, atol=1e-6)
 
 
-def test_multiple_workers(small_model_dir):
-    with running_server(small_model_dir, "--workers", "2") as url:
-        responses = [post(url, {"messages": MESSAGES[:2]}) for _ in range(4)]
-        assert all(r.status_code == 200 and len(r.json()["predictions"]) == 2 for r in responses)
-        assert {httpx.get(f"{url}/v1/model").json()["id"] for _ in range(6)} == {model_id(small_model_dir)}
-
-
 def test_internal_errors_are_500_without_a_traceback(small_model_dir, monkeypatch):
     from stocksent.serving.server import create_app
 
@@ -468,17 +461,27 @@ def worker_pids(parent: int) -> list[int]:
     return [int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
-def test_workers_refuse_a_model_changed_after_start(small_model_dir, tmp_path):
+def test_multiple_workers_serve_one_model_and_refuse_another(small_model_dir, tmp_path):
+    """Every worker serves the pinned files; a worker restarted after they changed refuses, and all stop."""
     model = tmp_path / "model"
     shutil.copytree(small_model_dir, model)
     with serving(model, "--workers", "2") as served:
-        original = httpx.get(f"{served.url}/v1/model").json()["files"]
+        responses = [post(served.url, {"messages": MESSAGES[:2]}) for _ in range(4)]
+        assert all(r.status_code == 200 and len(r.json()["predictions"]) == 2 for r in responses)
+        infos = [httpx.get(f"{served.url}/v1/model").json() for _ in range(6)]
+        assert {i["id"] for i in infos} == {model_id(model)} and len(worker_pids(served.process.pid)) == 2
+        pinned = infos[0]["files"]
         config = json.loads((model / "config.json").read_text())
         config["threshold"] = 0.9  # retrained, or tampered with: still a valid model
         (model / "config.json").write_text(json.dumps(config))
-        victim = worker_pids(served.process.pid)[0]
-        os.kill(victim, signal.SIGKILL)  # uvicorn restarts it: the new worker finds another config.json
+        started = time.monotonic()
+        os.kill(worker_pids(served.process.pid)[0], signal.SIGKILL)  # uvicorn restarts it: it finds the new file
         assert served.process.wait(timeout=120) == 2
         log = served.log_text()
-    assert "refuses to start" in log and "config.json" in log and original["config.json"]["sha256"][:12] in log
+    assert time.monotonic() - started < 50  # the refusal stops the server promptly, not after a health timeout
+    assert "refuses to start" in log and "config.json" in log and pinned["config.json"]["sha256"] != sha256_of(model)
     assert "stocksent: error: stopped: config.json" in log and "Traceback" not in log
+
+
+def sha256_of(model: Path) -> str:
+    return hashlib.sha256((model / "config.json").read_bytes()).hexdigest()

@@ -1,8 +1,8 @@
 """`stocksent serve`: an HTTP scoring service (FastAPI + uvicorn) with a small web page.
 
 FastAPI and uvicorn are an optional extra (`stocksent[serve]`), so this module never imports them
-at import time: the CLI registers `serve` without them. The routes live in app.py, the limits on a
-request's head in protocol.py.
+at import time: the CLI registers `serve` without them. The app is built in factory.py, its routes
+live in app.py, the limits on a request's head in protocol.py, the workers' entry in worker.py.
 
 `--workers N`: the parent loads (so checks) the model and pins the sha256 of its weights, config
 and vocabulary; each worker loads the files only if they still have those digests, else it refuses
@@ -14,18 +14,14 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import logging
 import os
 import socket
-import sys
-from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from pathlib import Path
 
-from stocksent.artifacts import METRICS, MODEL_FILES, WEIGHTS, read_json, sha256_files
+from stocksent.artifacts import MODEL_FILES, sha256_files
 from stocksent.errors import StocksentError
-from stocksent.sentiment import SentimentModel
+from stocksent.serving.factory import create_app, model_id, model_info, require_serve_extra
 from stocksent.serving.limits import (
-    BODY_IDLE_TIMEOUT_S,
     BODY_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     MAX_BODY_BYTES,
@@ -33,115 +29,9 @@ from stocksent.serving.limits import (
     MAX_HEADER_BYTES,
     MAX_MESSAGES,
 )
+from stocksent.serving.worker import BACKEND_ENV, BODY_TIMEOUT_ENV, MODEL_ENV, SHA256_ENV, THREADS_ENV
 
-log = logging.getLogger(__name__)
-
-# How `--workers N` hands its options to worker processes, which build their app from a factory.
-MODEL_ENV, BACKEND_ENV, THREADS_ENV = "STOCKSENT_SERVE_MODEL", "STOCKSENT_SERVE_BACKEND", "STOCKSENT_SERVE_THREADS"
-SHA256_ENV, BODY_TIMEOUT_ENV = "STOCKSENT_SERVE_SHA256", "STOCKSENT_SERVE_BODY_TIMEOUT"
-REFUSED = 3  # a worker's exit status when it refuses to start (uvicorn's STARTUP_FAILURE: the parent stops)
-
-
-def model_id(directory: Path, weights_sha256: str | None = None) -> str:
-    """Directory name plus the weights' sha256 prefix: two different models never share an id."""
-    digest = weights_sha256 or sha256_files(directory, (WEIGHTS,))[WEIGHTS]
-    return f"{directory.name}-{digest[:12]}"
-
-
-def file_names_only(value: Any) -> Any:
-    """`value` with every string that holds a path cut to its last part: /v1/model shows file names,
-    never where the server keeps them (train.data, train.out, data.path, data.files[].path)."""
-    if isinstance(value, dict):
-        return {k: file_names_only(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [file_names_only(v) for v in value]
-    if isinstance(value, str) and ("/" in value or "\\" in value):
-        path = PureWindowsPath(value) if "\\" in value else PurePosixPath(value)
-        return path.name or value.strip("/\\").rsplit("/", 1)[-1]
-    return value
-
-
-def model_info(model: SentimentModel, backend: str) -> dict:
-    """What GET /v1/model returns; read once at start-up."""
-    directory, config = model.directory, model.config
-    sha256 = model.sha256 or sha256_files(directory)
-    metrics = read_json(directory / METRICS) if (directory / METRICS).is_file() else {}
-    metrics = metrics if isinstance(metrics, dict) else {}
-    data = config.get("data") if isinstance(config.get("data"), dict) else {}
-    return {
-        "id": model_id(directory, sha256[WEIGHTS]),
-        "backend": backend,
-        "threshold": model.threshold,
-        "files": {name: {"sha256": sha256[name]} for name in MODEL_FILES},
-        "data_sha256": data.get("sha256"),
-        "metrics": metrics.get("test"),
-        "best_epoch": metrics.get("best_epoch"),
-        "config": file_names_only(config),
-        "limits": {
-            "max_messages": MAX_MESSAGES,
-            "max_chars": MAX_CHARS,
-            "max_body_bytes": MAX_BODY_BYTES,
-            "max_header_bytes": MAX_HEADER_BYTES,
-        },
-    }
-
-
-def require_serve_extra() -> None:
-    try:
-        import fastapi  # noqa: F401
-        import swagger_ui_bundle  # noqa: F401  (/docs without a CDN)
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise StocksentError(
-            "serving needs FastAPI, uvicorn and swagger-ui-bundle: pip install 'stocksent[serve]'"
-        ) from None
-
-
-def create_app(
-    model_dir: str | Path,
-    backend: str = "torch",
-    threads: int = 1,
-    sha256: dict[str, str] | None = None,
-    body_timeout: float = BODY_TIMEOUT_S,
-):
-    """The FastAPI app serving one model directory, loaded here before any request arrives.
-
-    `threads` scoring threads share concurrent requests' work; give each one intra-op thread
-    (`torch.set_num_threads(1)`, as `run` does) so they do not fight over the cores. `sha256`
-    ({file name: digest}) refuses a directory whose files have changed since they were pinned.
-    """
-    require_serve_extra()
-    from stocksent.serving.app import build_app
-
-    # float32: requests are micro-batched together, and a message's probability must not depend on
-    # what else arrived with it (precision "auto" switches on the batch size).
-    model = SentimentModel.load(model_dir, backend=backend, precision="float32", sha256=sha256)
-    idle = min(BODY_IDLE_TIMEOUT_S, body_timeout)
-    app = build_app(model, model_info(model, backend), threads, body_timeout, idle)
-    app.state.sha256 = model.sha256  # of the bytes this app serves
-    return app
-
-
-def app_from_env():
-    """Factory for uvicorn's worker processes (`--workers N`): the options come from the environment.
-
-    A worker that finds the model files changed since the parent pinned them logs one line and
-    exits with status REFUSED, which makes uvicorn stop the parent rather than restart it.
-    """
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        return create_app(
-            os.environ[MODEL_ENV],
-            os.environ.get(BACKEND_ENV, "torch"),
-            int(os.environ.get(THREADS_ENV, 1)),
-            json.loads(os.environ[SHA256_ENV]) if SHA256_ENV in os.environ else None,
-            float(os.environ.get(BODY_TIMEOUT_ENV, BODY_TIMEOUT_S)),
-        )
-    except StocksentError as err:
-        logging.getLogger("uvicorn.error").error("worker %d refuses to start: %s", os.getpid(), err)
-        sys.exit(REFUSED)
+__all__ = ["run", "create_app", "model_id", "model_info", "MAX_BODY_BYTES", "MAX_CHARS", "MAX_MESSAGES"]
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -210,7 +100,7 @@ def run(
         }
     )
     try:
-        uvicorn.run("stocksent.serving.server:app_from_env", factory=True, workers=workers, **options)
+        uvicorn.run("stocksent.serving.worker:app", factory=True, workers=workers, **options)
     except SystemExit as stop:  # uvicorn exits 3 when a worker refused to start
         if stop.code not in (0, None):
             raise StocksentError(_stopped_because(model_dir, pinned)) from None
