@@ -440,9 +440,7 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
         message = batch.column(text_name)
         values = message.to_pylist()
         flat, lengths = normalise_flat(values, options)
-        for word in set(flat).difference(word_ids):
-            word_ids[word] = len(word_ids)
-        ids_chunks.append(np.fromiter(map(word_ids.__getitem__, flat), dtype=np.int32, count=len(flat)))
+        ids_chunks.append(_word_ids(flat, word_ids))
         length_chunks.append(np.asarray(lengths, dtype=np.int64))
         label_chunks.append(labels)
         if time_name is not None:
@@ -474,6 +472,18 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
     if bad:
         log.info(f"{path}: {len(bad)} rows left out, the first: {bad[0]}")
     return rows, labelled, len(bad), has_times
+
+
+def _word_ids(flat: list[str], word_ids: dict[str, int]) -> np.ndarray:
+    """int32 ids of `flat`'s tokens, new words numbered in order of first appearance: one hash-table
+    pass in C (pandas.factorize) and a dict lookup per distinct word, not per token."""
+    import pandas as pd
+
+    if not flat:
+        return np.empty(0, dtype=np.int32)
+    codes, uniques = pd.factorize(np.asarray(flat, dtype=object))
+    ids = np.fromiter((word_ids.setdefault(w, len(word_ids)) for w in uniques), dtype=np.int32, count=len(uniques))
+    return ids[codes]
 
 
 def _batches(path: Path, bad: list) -> Iterator:
