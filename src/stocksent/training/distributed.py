@@ -208,7 +208,8 @@ class World:
         import torch
 
         bounds = np.linspace(0, len(items), self.size + 1).astype(int)
-        mine = compute(items[bounds[self.rank] : bounds[self.rank + 1]]).astype(np.float32)
+        lo, hi = bounds[self.rank], bounds[self.rank + 1]
+        mine = compute(items[lo:hi]).astype(np.float32) if hi > lo else np.zeros(0, np.float32)
         longest = int(np.diff(bounds).max())
         local = _padded(torch.from_numpy(mine).to(self.comm_device), longest)
         gathered = self._all_gather(local).cpu().numpy().reshape(self.size, longest)
