@@ -347,7 +347,8 @@ def build_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        where = f"{request.method} {request.url.path}"
+        path = request.url.path
+        where = f"{request.method[:20]} {path[:ECHO_CHARS]}{'...' if len(path) > ECHO_CHARS else ''}"
         if exc.status_code == 404:
             error = ApiError(404, "not_found", f"no such route: {where}; the API is described at /docs")
         elif exc.status_code == 405:
