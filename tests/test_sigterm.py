@@ -94,3 +94,32 @@ def test_score_output_killed_mid_write(small_model_dir, many_rows, tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert output.is_file() and temp_files(tmp_path) == []
     assert sum(1 for _ in output.open(encoding="utf-8")) == 40_001  # the header and every message
+
+
+def test_a_signal_while_the_worker_pool_starts_leaves_no_thread_behind(monkeypatch):
+    """SIGTERM between the pool's two thread starts: the first thread must not wait at the start
+    barrier forever, which would block the interpreter's exit (a killed `predict` that never ends)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stocksent.cli import Terminated
+    from stocksent.inference import workers
+
+    real_submit, calls = ThreadPoolExecutor.submit, []
+
+    def submit(self, fn, *args, **kwargs):
+        calls.append(fn)
+        if len(calls) == 2:
+            raise Terminated(signal.SIGTERM)  # what the CLI's handler raises in the main thread
+        return real_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+    monkeypatch.setattr(workers, "_POOLS", {})
+    before = set(threading.enumerate())
+    with pytest.raises(Terminated):
+        workers.worker_pool(2)
+    started = [t for t in threading.enumerate() if t not in before]
+    assert started  # the first worker thread did start
+    for thread in started:
+        thread.join(timeout=10)
+    assert not [t for t in started if t.is_alive()]

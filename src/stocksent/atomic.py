@@ -44,7 +44,7 @@ _OPEN_FILE_PATHS = re.compile(r"^/dev/(?:stdout|stderr|stdin|fd/\d+)$|^/proc/[^/
 _MAX_LINKS = 40  # as the kernel's own limit on a chain of symlinks
 
 _live: set[str] = set()  # temp files this process is writing now
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()  # re-entrant: the CLI's SIGTERM handler takes it, maybe while its thread holds it
 
 
 @dataclass(frozen=True)

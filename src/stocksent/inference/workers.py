@@ -40,7 +40,12 @@ def worker_pool(threads: int) -> ThreadPoolExecutor:
             before = torch.get_num_threads()
             pool = ThreadPoolExecutor(threads, thread_name_prefix="stocksent-worker", initializer=_one_intra_op_thread)
             started = threading.Barrier(threads)
-            list(pool.map(lambda _: started.wait(), range(threads)))  # every thread initialised now
+            try:
+                list(pool.map(lambda _: started.wait(), range(threads)))  # every thread initialised now
+            except BaseException:  # e.g. SIGTERM between two thread starts: a thread left waiting
+                started.abort()  # at the barrier would block the interpreter's exit forever
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             torch.set_num_threads(before)  # the workers' set_num_threads also moved the process default
             _POOLS[threads] = pool
     return pool
