@@ -57,6 +57,15 @@ def scores(model_dir: Path, messages: list[str], labels) -> dict:
     }
 
 
+def peer(model_dir: Path, out: Path) -> dict:
+    """The TF-IDF peer (`stocksent baseline --model`) on the model's own recorded splits."""
+    from stocksent.tools.baseline import run_baseline
+
+    (tn, fp), (fn, tp) = run_baseline(None, out, model_dir=model_dir)["test"]["confusion"]
+    n = tn + fp + fn + tp
+    return {"accuracy": (tn + tp) / n, "balanced_accuracy": (tn / (tn + fp) + tp / (tp + fn)) / 2}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spy", default="runs/spy-default", help="the $SPY default model (trained here if missing)")
@@ -84,6 +93,7 @@ def main() -> None:
         "$SPY default model as it is": scores(spy, messages, labels),
         "StockEmotions alone": scores(alone, messages, labels),
         "$SPY model continued on StockEmotions": scores(continued, messages, labels),
+        "(reference) TF-IDF + logistic regression, StockEmotions alone": peer(alone, workdir / "baseline"),
     }
     result = {
         "test": {
