@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -401,6 +402,7 @@ def launch(entry: Callable[..., Any], args: tuple, nproc: int) -> dict[int, Any]
     """
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -417,6 +419,8 @@ def launch(entry: Callable[..., Any], args: tuple, nproc: int) -> dict[int, Any]
     )
     logger = logging.getLogger("stocksent")
     logging_state = (logger.getEffectiveLevel(), bool(logger.handlers))
+    # The launcher handles these signals itself (it stops the ranks); ours come back afterwards.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         return elastic_launch(config, _child)(entry, args, logging_state)
     except ChildFailedError as err:
@@ -424,6 +428,18 @@ def launch(entry: Callable[..., Any], args: tuple, nproc: int) -> dict[int, Any]
         raise StocksentError(
             f"training process rank {rank} failed ({failure.message}); see its traceback above"
         ) from None
+    except SignalException as err:  # Ctrl-C or a kill: the ranks are stopped; the signal is ours again
+        _restore(handlers)
+        signal.raise_signal(err.sigval)
+        raise
+    finally:
+        _restore(handlers)
+
+
+def _restore(handlers: dict) -> None:
+    for signum, handler in handlers.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 def _child(entry: Callable[..., Any], args: tuple, logging_state: tuple[int, bool]) -> Any:
@@ -437,4 +453,7 @@ def _child(entry: Callable[..., Any], args: tuple, logging_state: tuple[int, boo
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-    return entry(*args)
+    try:
+        return entry(*args)
+    except KeyboardInterrupt:  # Ctrl-C reaches every rank; the launching process says "interrupted" once
+        raise SystemExit(130) from None
