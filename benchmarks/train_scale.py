@@ -11,8 +11,10 @@ is trained on in a fresh process (`measure`), so its peak RSS is that run's alon
   whole training split's order (`--steps`; the full order is built, so its memory is counted),
   then the epoch's time extrapolated from the measured batches' rate (messages/s), stated as such.
 
-The DDP comparison calls `measure(path, steps, threads, options={"nproc": 2})` (any extra training
-options reach `preset`), so the numbers come from one code path.
+For the DDP comparison, `resampled_file(n, directory)` makes the same files and
+`measure(path, steps, threads, options)` runs one measurement in a fresh process (`options` reach
+`preset`); the epoch here is one process's `train_one_epoch`, so a multi-process arm needs its own
+loop (benchmarks/train_ddp.py).
 
     python benchmarks/train_scale.py                      # 1M and 10M, 300 batches each
     python benchmarks/train_scale.py --sizes 1000000 --steps 1000 --json out.json
