@@ -33,11 +33,13 @@ fast as a fully trained one. The machine's load (`uptime`) is printed before and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -108,6 +110,16 @@ def tree(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def memory_kib(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of one process in KiB (0, 0 once it is gone)."""
     try:
@@ -125,6 +137,7 @@ class TreeSampler:
         self.pid, self.interval = pid, interval
         self.peak_rss = self.peak_pss = 0.0
         self.processes = 0
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -132,6 +145,8 @@ class TreeSampler:
         while not self._stop.is_set():
             pids = tree(self.pid)
             sums = [memory_kib(p) for p in pids]
+            for p in pids:
+                self.cpu[p] = max(self.cpu.get(p, 0.0), cpu_seconds(p))
             self.processes = max(self.processes, sum(1 for s in sums if s[0]))
             self.peak_rss = max(self.peak_rss, sum(s[0] for s in sums) / 1024)
             self.peak_pss = max(self.peak_pss, sum(s[1] for s in sums) / 1024)
@@ -146,22 +161,48 @@ class TreeSampler:
         self._thread.join()
 
 
-def run_score(model: Path, source: Path, out: Path, workers: int) -> dict:
-    """One fresh `stocksent score` process: wall seconds, peak tree RSS/PSS, its own summary line."""
+def run_score(model: Path, source: Path, out: Path, workers: int, max_seconds: float | None = None) -> dict:
+    """One fresh `stocksent score` process: wall seconds, peak tree RSS/PSS, its own summary line.
+
+    With `max_seconds`, a run still going then is stopped (its whole tree) and measured up to there:
+    the rows are those of the chunks it had finished (its resume folder), the result marked partial.
+    """
+    chunk_rows = 16384
     command = [sys.executable, "-m", "stocksent", "score", "--model", str(model), str(source)]
-    command += ["--output", str(out), "--workers", str(workers), "--no-progress"]
+    command += ["--output", str(out), "--workers", str(workers), "--chunk-rows", str(chunk_rows), "--no-progress"]
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     before = load()
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    partial = False
     with TreeSampler(process.pid) as sampler:
-        _, stderr = process.communicate()
+        try:
+            _, stderr = process.communicate(timeout=max_seconds)
+        except subprocess.TimeoutExpired:
+            partial = True
+            work = out.with_name(f".{out.name}.score")
+            done = len(list(work.glob("chunk-*")))
+            for pid in reversed(tree(process.pid)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            _, stderr = process.communicate()
     seconds = time.perf_counter() - start
-    if process.returncode != 0:
+    if partial:
+        shutil.rmtree(work, ignore_errors=True)
+        for leftover in out.parent.glob(f".{out.name}.stocksent-tmp-*"):
+            leftover.unlink()
+        rows, summary = done * chunk_rows, f"stopped after {seconds:.0f} s: {done} chunks of {chunk_rows} done"
+    elif process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{stderr}")
-    summary = stderr.strip().splitlines()[-1]
-    rows = int(re.search(r"scored ([\d,]+) messages", summary).group(1).replace(",", ""))
+    else:
+        summary = stderr.strip().splitlines()[-1]
+        rows = int(re.search(r"scored ([\d,]+) messages", summary).group(1).replace(",", ""))
+    cpu = dict(sampler.cpu)
+    parent = cpu.pop(process.pid, 0.0)
     return {
+        "cpu_parent_s": parent,  # reading, writing, the resume folder (sampled: the last 0.1 s may be missed)
+        "cpu_others_s": sum(cpu.values()),  # fork server and workers
+        "partial": partial,
         "rows": rows,
         "seconds": seconds,
         "rate": rows / seconds,
@@ -292,6 +333,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/stocksent-score-bench"))
     parser.add_argument("--only", default=",".join(ENGINES), help=f"comma-separated subset of {','.join(ENGINES)}")
+    parser.add_argument(
+        "--peer-rows", type=int, help="in-memory predict_proba on only the first N of those rows (a rate; default: all)"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, help="stop a score run after this long and measure it up to there (partial)"
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     engines = set(args.only.split(","))
@@ -315,17 +362,22 @@ def main() -> None:
         print(f"input {sources[rows]}: {rows:,} rows, {size:,.0f} MiB ({time.perf_counter() - start:.0f} s)")
 
     if "score" in engines:
-        print(f"\n{'rows':>11} {'workers':>7} {'seconds':>8} {'msgs/s':>9} {'RSS MiB':>8} {'PSS MiB':>8}  load")
+        print(
+            f"\n{'rows':>11} {'workers':>7} {'seconds':>8} {'msgs/s':>9} {'RSS MiB':>8} {'PSS MiB':>8}  CPU s (parent/workers)  load"
+        )
         for rows in args.sizes:
             for workers in args.workers:  # back to back, so the load is as alike as it gets
-                r = run_score(args.model, sources[rows], args.workdir / f"out-{rows}-{workers}.parquet", workers)
+                out = args.workdir / f"out-{rows}-{workers}.parquet"
+                r = run_score(args.model, sources[rows], out, workers, args.max_seconds)
                 results["score"].append({"size": rows, "workers": workers, **r})
+                note = f"  PARTIAL: {r['summary']}" if r["partial"] else ""
                 print(
                     f"{rows:>11,} {workers:>7} {r['seconds']:>8.1f} {r['rate']:>9,.0f} {r['peak_rss_mib']:>8.0f} "
-                    f"{r['peak_pss_mib']:>8.0f}  {r['load_before']} -> {r['load_after']}",
+                    f"{r['peak_pss_mib']:>8.0f}  {r['cpu_parent_s']:>9.0f} / {r['cpu_others_s']:<9.0f}  "
+                    f"{r['load_before']} -> {r['load_after']}{note}",
                     flush=True,
                 )
-                (args.workdir / f"out-{rows}-{workers}.parquet").unlink()
+                out.unlink(missing_ok=True)
 
     smallest = min(args.sizes)
     peers = results["peers"]
@@ -336,7 +388,7 @@ def main() -> None:
         same = table.column("message").to_pylist()
         del table
         if "inmemory" in engines:
-            peers["inmemory"] = {"rate": in_memory(args.model, same), "load": load()}
+            peers["inmemory"] = {"rate": in_memory(args.model, same[: args.peer_rows]), "load": load()}
         if "fasttext" in engines:
             got = fasttext_rate(args.model, same, args.workdir)
             peers["fasttext"] = {"skipped": got} if isinstance(got, str) else {"rate": got[0], "accuracy": got[1]}
@@ -354,7 +406,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
 
     print(f"\nthe {smallest:,} rows in one run, after start-up ({load()}):")
-    scored = {r["workers"]: r["rate"] for r in results["score"] if r["size"] == smallest}
+    scored = {r["workers"]: r["rate"] for r in results["score"] if r["size"] == smallest and not r["partial"]}
     for workers, rate in sorted(scored.items()):
         print(f"  stocksent score, {workers} worker{'s' * (workers != 1)} (end to end) {rate:>10,.0f} msgs/s")
     labels = {

@@ -19,10 +19,11 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 def spark():
     from pyspark.sql import SparkSession
 
-    before = {name: os.environ.get(name) for name in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
-    # Executors run this interpreter, which has stocksent; the driver binds to loopback, so a fresh
+    before = {name: os.environ.get(name) for name in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_IP")}
+    # Executors run this interpreter, which has stocksent; Spark binds to loopback, so a fresh
     # machine whose host name does not resolve still starts.
     os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
     session = (
         SparkSession.builder.master("local[2]")
         .appName("stocksent-test")
@@ -99,3 +100,18 @@ def plain(series) -> list:
     import pandas as pd
 
     return [None if pd.isna(v) else v for v in series.tolist()]
+
+
+def test_model_shipped_with_add_file_is_found_on_the_executors(spark, frame, small_model_dir):
+    """The README's recipe for clusters with no shared path: SparkContext.addFile, SparkFiles.get on executors."""
+    from pyspark import SparkFiles
+
+    from stocksent import SentimentModel
+    from stocksent.batch.spark import score
+
+    spark.sparkContext.addFile(str(small_model_dir), recursive=True)
+    name = small_model_dir.name
+    rows = frame[frame["message"].notna()].head(300)
+    out = score(spark.createDataFrame(rows).repartition(2), lambda: SparkFiles.get(name)).toPandas().sort_values("id")
+    reference = SentimentModel.load(small_model_dir, precision="float32").predict_proba(rows["message"].tolist())
+    np.testing.assert_allclose(out["p_bullish"].to_numpy(), reference, atol=1e-6, rtol=0)
