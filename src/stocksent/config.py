@@ -303,7 +303,7 @@ def load_config_file(path: str) -> dict[str, Any]:
         values = values["train"]
     if not isinstance(values, dict):
         raise StocksentError(f"{path} must hold a JSON object of training options")
-    TrainConfig.from_dict(values)  # rejects unknown names early; values are checked with the preset's
-    for key in ("data", "out", "resume"):
-        values.pop(key, None)
-    return values
+    parsed = TrainConfig.from_dict(values)  # rejects unknown names early; values are checked with the preset's
+    # The file's options as TrainConfig holds them (lists of sizes as tuples); where to read, write
+    # and whether to resume come from the command line only.
+    return {key: getattr(parsed, key) for key in values if key not in ("data", "out", "resume")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from stocksent.cli.args import positive_int
 
@@ -28,9 +27,6 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from stocksent.tools.bench import bench, format_table
 
-    def log(message: str) -> None:
-        print(f"bench: {message}", file=sys.stderr, flush=True)
-
-    result = bench(args.data, args.device, args.quick, args.model, args.max_examples, args.threads, log)
+    result = bench(args.data, args.device, args.quick, args.model, args.max_examples, args.threads)
     print(json.dumps(result) if args.json else format_table(result))
     return 0

@@ -92,8 +92,15 @@ def network_logits(model, sequences: Sequence[np.ndarray], device="cpu", batch_s
 
     ids, lengths = flatten(sequences)
     on_cpu = torch.device(device).type == "cpu" and model.embedding.weight.device.type == "cpu"
-    if on_cpu:
-        from stocksent.inference.fast_cpu import fast_path_for
+    if not on_cpu:
+        return TorchEngine(model).logits(ids, lengths, batch_size)
+    from stocksent.inference.fast_cpu import fast_path_for
 
+    # One intra-op thread: a matrix product split over two threads can round its last bit
+    # differently, and a run on one thread or two must choose the same epoch, temperature and blend.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         return fast_path_for(model, "float32").logits(ids, lengths, batch_size)
-    return TorchEngine(model).logits(ids, lengths, batch_size)
+    finally:
+        torch.set_num_threads(before)
