@@ -81,7 +81,7 @@ def test_the_tutorial_file_splits_exactly_as_before() -> None:
     assert loaded.sha256 == sha256_file(DATA_PATH) and loaded.duplicates == 0
     assert loaded.record(1, None)["files"] == [
         {
-            "path": str(DATA_PATH),
+            "path": str(DATA_PATH.resolve()),  # recorded absolute, symlinks resolved (../shared may be one)
             "sha256": loaded.sha256,
             "rows": len(labelled.labels) + labelled.skipped,
             "labelled": len(labelled.labels),
