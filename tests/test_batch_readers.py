@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stocksent.batch.readers import BadRow, expand_inputs, format_of, iter_batches, read_chunks, resolve_text_column
 from stocksent.errors import StocksentError
+from stocksent.readers import BadRow, expand_inputs, format_of, iter_batches, read_chunks, resolve_text_column
 
 
 def rows_of(inputs, **kwargs) -> tuple[dict, list[BadRow]]:

@@ -102,7 +102,7 @@ def format_of(path: str | os.PathLike) -> str:
         suffixes.pop()
     if suffixes and suffixes[-1] in _EXTENSIONS:
         return _EXTENSIONS[suffixes[-1]]
-    head = _peek(path, 4096)
+    head = peek_bytes(path, 4096)
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
     stripped = head.lstrip()
@@ -113,7 +113,7 @@ def format_of(path: str | os.PathLike) -> str:
     return "csv"
 
 
-def _peek(path: Path, size: int) -> bytes:
+def peek_bytes(path: Path, size: int) -> bytes:
     """The first `size` bytes of the content (gunzipped if gzip)."""
     try:
         with open(path, "rb") as raw:
@@ -317,7 +317,7 @@ def _open_raw(path: Path):
 
 def _csv_header(path: Path) -> tuple[list[str], int]:
     """Column names and the number of physical lines the header takes (Python's csv: quoted names work)."""
-    head = _peek(path, 1 << 16).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    head = peek_bytes(path, 1 << 16).decode("utf-8", errors="replace").removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(head, newline=""))
     try:
         header = next(reader, None)

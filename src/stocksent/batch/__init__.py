@@ -1,6 +1,6 @@
 """Batch scoring: streaming readers, one picklable scorer, and adapters for Spark and Ray.
 
-- `stocksent.batch.readers.iter_batches`: message files of any size as bounded Arrow batches.
+- `stocksent.readers.iter_batches`: message files of any size as bounded Arrow batches.
 - `stocksent.batch.scorer.BatchScorer`: adds `p_bullish` and `label` to an Arrow table or a pandas
   DataFrame; picklable, loads the model once per process.
 - `stocksent.batch.score_files`: what `stocksent score` runs (worker processes, resumable output).
@@ -17,15 +17,15 @@ from stocksent.lazy import lazy_attributes
 
 _PUBLIC = {
     "BatchScorer": "stocksent.batch.scorer",
-    "iter_batches": "stocksent.batch.readers",
-    "BadRow": "stocksent.batch.readers",
+    "iter_batches": "stocksent.readers",
+    "BadRow": "stocksent.readers",
     "score_files": "stocksent.batch.files",
 }
 __all__ = ["BadRow", "BatchScorer", "iter_batches", "score_files"]
 
 if TYPE_CHECKING:
     from stocksent.batch.files import score_files
-    from stocksent.batch.readers import BadRow, iter_batches
     from stocksent.batch.scorer import BatchScorer
+    from stocksent.readers import BadRow, iter_batches
 
 __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

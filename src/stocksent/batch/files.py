@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from stocksent.atomic import atomic_open, write_json, write_target
-from stocksent.batch.readers import BadRow, expand_inputs, read_chunks
 from stocksent.batch.scorer import BatchScorer, arrow_columns, usable_cores
 from stocksent.errors import StocksentError
+from stocksent.readers import BadRow, expand_inputs, read_chunks
 from stocksent.version import __version__
 
 __all__ = ["OUTPUT_FORMATS", "ScoreSummary", "output_format", "score_files"]

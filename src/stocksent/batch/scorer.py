@@ -180,7 +180,7 @@ class BatchScorer:
         )
 
     def text_column_of(self, names: Sequence[str]) -> str:
-        from stocksent.batch.readers import resolve_text_column
+        from stocksent.readers import resolve_text_column
 
         return resolve_text_column(names, self.text_column, "the table")
 

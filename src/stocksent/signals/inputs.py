@@ -1,6 +1,6 @@
 """Messages as the index needs them: a time, tickers, an id, a user, the author's tag, the text.
 
-Input batches come from `stocksent.batch.readers.iter_batches` (anything `stocksent score` reads)
+Input batches come from `stocksent.readers.iter_batches` (anything `stocksent score` reads)
 or are given directly (pyarrow batches/tables, pandas DataFrames). `normalise` maps whatever columns
 a batch has to one frame:
 
@@ -56,7 +56,7 @@ def iter_messages(
 ) -> Iterator[Any]:
     """Batches of messages from files (paths, globs, directories) or from in-memory tables.
 
-    Files go through `stocksent.batch.readers.iter_batches`, except StockTwits API JSON, which is
+    Files go through `stocksent.readers.iter_batches`, except StockTwits API JSON, which is
     read here so that reshared copies are recognised (see the module doc).
     """
     if _is_table(inputs):
@@ -78,7 +78,7 @@ def iter_messages(
             yield from iterator  # never listed: a generator of 10M messages stays a stream
             return
         inputs = [first, *iterator]
-    from stocksent.batch.readers import expand_inputs, format_of, iter_batches
+    from stocksent.readers import expand_inputs, format_of, iter_batches
 
     for path in expand_inputs(inputs):
         if format_of(path) in ("json", "jsonl") and _looks_like_api(path):
@@ -93,9 +93,9 @@ def _is_table(value: Any) -> bool:
 
 
 def _looks_like_api(path) -> bool:
-    from stocksent.batch.readers import _peek
+    from stocksent.readers import peek_bytes
 
-    head = _peek(path, 1 << 16)
+    head = peek_bytes(path, 1 << 16)
     return b'"body"' in head and (b'"user"' in head or b'"symbols"' in head or b'"entities"' in head)
 
 
@@ -105,7 +105,7 @@ def _api_batches(path, batch_rows: int, on_bad_row):
 
     import pyarrow as pa
 
-    from stocksent.batch.readers import BadRow
+    from stocksent.readers import BadRow
 
     def bad(line: int, reason: str) -> None:
         if on_bad_row is not None:
@@ -237,7 +237,7 @@ def normalise(batch: Any, text_column: str | None = None, need_text: bool = True
     import pandas as pd
     import pyarrow.compute as pc
 
-    from stocksent.batch.readers import resolve_text_column
+    from stocksent.readers import resolve_text_column
 
     table = _to_arrow(batch)
     names = table.column_names
