@@ -168,7 +168,7 @@ def api_schema(small_model_dir):
     schemathesis = pytest.importorskip("schemathesis")
     from schemathesis.config import SchemathesisConfig
 
-    from stocksent.serving.server import create_app
+    from stocksent.serving.factory import create_app
 
     # A body the schema refuses gets 422, or 413 where it breaks a limit (too many messages, too long):
     # both documented; schemathesis's default list of rejections lacks 413.

@@ -23,8 +23,8 @@ from serve_helpers import running_server, serving
 from stocksent.artifacts import read_json
 from stocksent.cli import main
 from stocksent.sentiment import SentimentModel
-from stocksent.serving.limits import ECHO_CHARS, MAX_HEADER_BYTES
-from stocksent.serving.server import MAX_BODY_BYTES, MAX_CHARS, MAX_MESSAGES, model_id
+from stocksent.serving.factory import model_id
+from stocksent.serving.limits import ECHO_CHARS, MAX_BODY_BYTES, MAX_CHARS, MAX_HEADER_BYTES, MAX_MESSAGES
 
 MESSAGES = [
     "$SPY breaking out to new highs, loading calls 🚀",
@@ -309,7 +309,7 @@ def test_concurrent_clients_each_get_their_own_answers(server, reference):
 
 
 def test_internal_errors_are_500_without_a_traceback(small_model_dir, monkeypatch):
-    from stocksent.serving.server import create_app
+    from stocksent.serving.factory import create_app
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
@@ -440,7 +440,7 @@ def test_timeouts_do_not_hurt_ordinary_requests(strict):
 
 
 def test_the_service_never_sends_nan(small_model_dir, monkeypatch):
-    from stocksent.serving.server import create_app
+    from stocksent.serving.factory import create_app
 
     monkeypatch.setattr(SentimentModel, "predict_proba", lambda self, texts, *a, **k: np.full(len(texts), np.nan))
     app = create_app(small_model_dir)

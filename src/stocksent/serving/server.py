@@ -20,18 +20,11 @@ from pathlib import Path
 
 from stocksent.artifacts import MODEL_FILES, sha256_files
 from stocksent.errors import StocksentError
-from stocksent.serving.factory import create_app, model_id, model_info, require_serve_extra
-from stocksent.serving.limits import (
-    BODY_TIMEOUT_S,
-    HEADER_TIMEOUT_S,
-    MAX_BODY_BYTES,
-    MAX_CHARS,
-    MAX_HEADER_BYTES,
-    MAX_MESSAGES,
-)
+from stocksent.serving.factory import create_app, require_serve_extra
+from stocksent.serving.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_HEADER_BYTES
 from stocksent.serving.worker import BACKEND_ENV, BODY_TIMEOUT_ENV, MODEL_ENV, SHA256_ENV, THREADS_ENV
 
-__all__ = ["run", "create_app", "model_id", "model_info", "MAX_BODY_BYTES", "MAX_CHARS", "MAX_MESSAGES"]
+__all__ = ["run"]
 
 
 def check_port_free(host: str, port: int) -> None:
