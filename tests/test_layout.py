@@ -21,6 +21,7 @@ LAYERS = [
         "lazy",
         "errors",
         "atomic",
+        "processes",
         "config",
         "text",
         "textfile",

@@ -38,6 +38,7 @@ from typing import Any
 from stocksent.atomic import atomic_open, write_json, write_target
 from stocksent.batch.scorer import BatchScorer, arrow_columns, usable_cores
 from stocksent.errors import StocksentError
+from stocksent.processes import start_worker, stop_fork_server
 from stocksent.readers import BadRow, expand_inputs, read_chunks
 from stocksent.version import __version__
 
@@ -319,7 +320,9 @@ def _pool(scorer: BatchScorer, workers: int, done: int):
         context.set_forkserver_preload(["torch", "stocksent.sentiment"])
     else:
         context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(scorer,))
+    # Each worker ends with this process, however it ends (kill -9 included): see processes.py.
+    initargs = (os.getpid(), _init_worker, (scorer,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=initargs)
     try:
         yield pool
     except BaseException:
@@ -327,6 +330,7 @@ def _pool(scorer: BatchScorer, workers: int, done: int):
         raise
     else:
         pool.shutdown(wait=True)
+        stop_fork_server()  # now, not when this process exits: a finished run leaves no process behind
 
 
 # --------------------------------------------------------------------------- writers

@@ -1,0 +1,57 @@
+"""Finding every process a command started, however deep (workers, fork servers, resource
+trackers), even after it has died and they were handed to init: each carries the environment of
+the command, so a tag put there finds them all in /proc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+TAG_ENV = "STOCKSENT_TEST_PROCESS_TAG"
+
+
+def tagged_env() -> tuple[dict[str, str], str]:
+    """An environment for a command whose processes `living(tag)` then finds."""
+    tag = uuid.uuid4().hex
+    return {**os.environ, TAG_ENV: tag}, tag
+
+
+def living(tag: str) -> dict[int, str]:
+    """{pid: command line} of every process carrying `tag` that has not exited (zombies excluded)."""
+    marker = f"{TAG_ENV}={tag}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # exited meanwhile, or not ours
+            continue
+        if state not in ("Z", "X"):
+            found[int(entry.name)] = command
+    return found
+
+
+def wait_until(condition, timeout: float, step: float = 0.1):
+    """Poll `condition()` until it gives something truthy (returned) or `timeout` s pass (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value or None
+        time.sleep(step)
+
+
+def kill_all(pids) -> None:
+    """SIGKILL what a test left behind (by PID, never by name)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
