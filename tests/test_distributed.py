@@ -288,3 +288,53 @@ def test_nproc_is_checked_and_free_on_resume() -> None:
 
     assert "nproc" in RESUME_FREE
     assert TrainConfig().nproc == 1
+
+
+def one_clean_error_line(done: subprocess.CompletedProcess, *words: str) -> str:
+    """A user's error from `train --nproc 2`: exit 2 and the one `stocksent: error:` line one process
+    gives, with no traceback and none of the launcher's report (py_callstack) in it or around it."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("stocksent: error: ")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    for bad in ("Traceback", "py_callstack", "extraInfo", "ChildFailedError", "ProcessRaisedException"):
+        assert bad not in done.stderr, done.stderr[-3000:]
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+def test_an_interrupted_directory_without_resume_is_one_clean_line_with_nproc(tmp_path) -> None:
+    out = tmp_path / "interrupted"
+    out.mkdir()
+    (out / "checkpoint.json").write_text("{}")
+    done = subprocess.run(
+        [sys.executable, "-m", "stocksent", "train", "--data", str(SLICE), *FLAGS, "--nproc=2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=ENV,
+    )
+    one_clean_error_line(done, "holds an interrupted run", "--resume")
+
+
+def test_resume_with_a_changed_flag_is_one_clean_line_with_nproc(tmp_path) -> None:
+    out = tmp_path / "stopped"
+
+    class Stop(Exception):
+        pass
+
+    def stop(row: dict) -> None:
+        raise Stop
+
+    with pytest.raises(Stop), contextlib.redirect_stderr(io.StringIO()):
+        train(preset("default", data=str(SLICE), out=str(out), num_threads=1, **SETTINGS), on_epoch=stop)
+    changed = [flag if not flag.startswith("--seed") else "--seed=6" for flag in FLAGS]
+    done = subprocess.run(
+        [sys.executable, "-m", "stocksent", "train", "--data", str(SLICE), *changed]
+        + ["--out", str(out), "--resume", "--nproc", "2"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=ENV,
+    )
+    one_clean_error_line(done, "--seed 6 (the run started with 5)")
