@@ -1,13 +1,16 @@
-"""Finding every process a command started, however deep (workers, fork servers, resource
-trackers), even after it has died and they were handed to init: each carries the environment of
-the command, so a tag put there finds them all in /proc.
+"""Processes for tests: finding every process a command started, however deep (workers, fork
+servers, resource trackers), even after it has died and they were handed to init (each carries the
+environment of the command, so a tag put there finds them all in /proc); and running a command
+without root's power over file permissions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -55,3 +58,20 @@ def kill_all(pids) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+def run_without_file_privileges(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run `command` as this user, but as root without the powers that skip file permissions
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), so that a read-only folder is read-only to it
+    as it is to any user. Dropped from the capability bounding set just before the command starts."""
+
+    def drop() -> None:
+        if os.geteuid() == 0:
+            libc = ctypes.CDLL(None, use_errno=True)
+            for capability in (1, 2, 3):  # DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER
+                if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                    os._exit(99)
+
+    done = subprocess.run(command, preexec_fn=drop, capture_output=True, text=True, **kwargs)
+    assert done.returncode != 99, "could not drop root's file capabilities (no CAP_SETPCAP?)"
+    return done

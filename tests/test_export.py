@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 from conftest import DATA_PATH
+from process_helpers import run_without_file_privileges
 from stocksent.artifacts import load_model_dir, save_weights
 from stocksent.batching import iterate_batches
 from stocksent.cli import main
@@ -22,6 +25,7 @@ from stocksent.inference import onnx as export
 from stocksent.sentiment import SentimentModel
 from stocksent.splits import prepare_splits
 
+STOCKSENT = str(Path(sys.executable).with_name("stocksent"))
 MESSAGES = [
     "$SPY breaking out to new highs, loading calls 🚀",
     "$SPY this is going to crash hard, buying puts",
@@ -87,6 +91,7 @@ def test_onnx_matches_pytorch_on_the_whole_test_split(small_model_dir, tmp_path,
 
 def test_export_cli_writes_a_valid_model_with_dynamic_axes(model_dir, tmp_path, capsys):
     out = tmp_path / "out" / "stocksent.onnx"
+    out.parent.mkdir()  # an output's folder must exist (a missing one is refused, not made)
     assert main(["export", "--model", str(model_dir), "--onnx", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     proto = onnx.load(str(out))
@@ -197,3 +202,26 @@ def test_user_errors_are_one_line(model_dir, tmp_path, capsys):
     assert "is a directory" in capsys.readouterr().err
     assert main(["predict", "--model", str(model_dir), "--backend", "tensorflow", "x"]) == 2
     assert "unknown backend" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["/proc/x.onnx", "/nonexist/dir/x.onnx"])
+def test_an_output_that_cannot_be_written_is_one_line_and_no_folder_is_made(model_dir, where, capsys):
+    assert main(["export", "--model", str(model_dir), "--onnx", where]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"stocksent: error: cannot write {where}: ") and len(err.strip().splitlines()) == 1, err
+    assert not Path("/nonexist").exists() and not Path("/proc/x.onnx").exists()
+
+
+def test_a_read_only_model_directory_is_one_line(model_dir, tmp_path):
+    """The default output, MODEL/model.onnx, in a folder no one may write: one line, exit 2."""
+    model_dir.chmod(0o555)
+    try:
+        done = run_without_file_privileges([STOCKSENT, "export", "--model", str(model_dir)], timeout=300)
+    finally:
+        model_dir.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"stocksent: error: cannot write {model_dir / 'model.onnx'}: Permission denied; "
+        "give --onnx a path in a folder you can write"
+    )
+    assert not (model_dir / "model.onnx").exists()

@@ -271,12 +271,17 @@ def write_report(
     out: str | Path | None = None,
     data_path: str | Path | None = None,
 ) -> Path:
-    from stocksent.atomic import atomic_open
+    from stocksent.atomic import atomic_open, cannot_write, check_output_file
 
-    page = build_report(model_dir, baseline_dir, data_path)
     out = Path(out) if out else Path(model_dir) / "report.html"
     if out.is_dir():
         raise StocksentError(f"--out {out} is a directory; give a file name such as report.html")
-    with atomic_open(out, "w", encoding="utf-8") as handle:
-        handle.write(page)
+    hint = "give --out a path in a folder you can write"
+    check_output_file(out, hint)  # before the report's work
+    page = build_report(model_dir, baseline_dir, data_path)
+    try:
+        with atomic_open(out, "w", encoding="utf-8") as handle:
+            handle.write(page)
+    except OSError as err:
+        raise cannot_write(out, err, hint) from None
     return out
