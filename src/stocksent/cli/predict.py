@@ -3,6 +3,7 @@
 A file or stdin is read, scored and written `CHUNK` messages at a time, so memory stays flat however
 long the input (measured in benchmarks/predict_memory.py). `--output` appears whole or not at all
 (stocksent.atomic); written to stdout, a run that fails part way has printed the chunks before it.
+What is printed never holds a raw control character: a message's ANSI escapes are shown, not run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+
+from stocksent.cli.terminal import json_line, printable
 
 CHUNK = 10_000  # messages per read-score-write step: ~15 MB in flight; larger chunks are no faster
 # Lone UTF-16 surrogates (from a JSON escape such as "\ud800", or undecodable bytes in an argument)
@@ -84,14 +87,14 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         count, where = write_output(args.output, scored())
         print(f"wrote {count} predictions to {where}", file=sys.stderr)
-    elif args.json:
+    elif args.json:  # to the terminal (or a pipe): no control character left raw (cli.terminal)
         for rows in scored():
-            write_rows(sys.stdout, rows, as_csv=False)
+            sys.stdout.write("".join(json_line(row) + "\n" for row in rows))
             sys.stdout.flush()
     else:
         for rows in scored():
             for row in rows:
-                print(f"{row['label']:<8} {row['p_bullish']:.3f}  {row['message']}")
+                print(f"{row['label']:<8} {row['p_bullish']:.3f}  {printable(row['message'])}")
     return 0
 
 
