@@ -169,3 +169,46 @@ def log_of(log) -> str:
     log.flush()
     log.seek(0)
     return log.read()[-3000:]
+
+
+WATCHER = """
+import os, select, sys, time
+if sys.argv[2] == "poll":  # as on a platform with neither pidfd nor kqueue
+    del os.pidfd_open
+    if hasattr(select, "kqueue"):
+        del select.kqueue
+from stocksent.processes import exit_with
+exit_with(int(sys.argv[1]))
+print("watching", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("way", ["event", "poll"])
+def test_exit_with_ends_the_process_when_the_watched_one_ends(way):
+    from stocksent.processes import ORPHANED
+
+    watched = subprocess.Popen(["sleep", "600"])
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", WATCHER, str(watched.pid), way], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert watcher.stdout.readline() == "watching\n"
+        watched.kill()
+        watched.wait()
+        assert watcher.wait(timeout=GONE_WITHIN_S) == ORPHANED
+    finally:
+        kill_all([watched.pid, watcher.pid])
+        watcher.wait()
+
+
+@pytest.mark.parametrize("way", ["event", "poll"])
+def test_exit_with_a_process_already_gone_ends_at_once(way):
+    from stocksent.processes import ORPHANED
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    done = subprocess.run(
+        [sys.executable, "-c", WATCHER, str(gone.pid), way], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == ORPHANED and "watching" not in done.stdout
