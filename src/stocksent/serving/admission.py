@@ -3,14 +3,14 @@ parsed, waiting for the scorer or scored), bounded, so memory does not grow with
 
 A request takes its body's size (at least MIN_REQUEST_BYTES) from the budget before its body is
 read, and gives it back once answered. One that finds no room waits, in arrival order, up to
-`wait` seconds, then is refused (a 503 with Retry-After, its body never read: waiting costs a
-connection, not memory). A request alone is always let in (bodies are bounded by MAX_BODY_BYTES
+`wait` seconds, then is refused (a 503 with Retry-After; its body is read and dropped piece by piece
+so that the connection closes cleanly, never held: waiting costs a connection, not memory). A request alone is always let in (bodies are bounded by MAX_BODY_BYTES
 anyway), so the largest valid request is never refused for being large. When the server begins to
 shut down (`drain_all`, called by the protocol on SIGTERM), waiting requests are refused at once and
 no more are let in; those in flight finish.
 
 The body's bytes stand for the memory a request costs: its bytes, its parsed strings and its scoring
-scale with them (measured in benchmarks/load_serve.py --big, which also shows the memory given back).
+scale with them (measured in benchmarks/serve_memory.py, which also shows the memory given back).
 """
 
 from __future__ import annotations
