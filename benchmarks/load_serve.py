@@ -53,6 +53,17 @@ def wait_healthy(url: str, process: subprocess.Popen | None, timeout: float = 12
     raise SystemExit(f"server at {url} not healthy after {timeout:.0f} s")
 
 
+def stop_server(process: subprocess.Popen | None, timeout: float = 60.0) -> None:
+    """Stop a server this script started (SIGTERM, then SIGKILL after `timeout` s)."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its live descendants (uvicorn's workers), from /proc."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0.0
@@ -232,12 +243,7 @@ def main() -> int:
             phase(host, port, messages, args.batched, args.batch_size, args.concurrency, pid)
         )
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_server(process)
     print(
         f"server {url}  workers {args.workers}  threads {args.threads or 1}  backend {args.backend}  "
         f"cpus {os.cpu_count()}  concurrency {args.concurrency}  "

@@ -19,59 +19,20 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from load_serve import DEFAULT_DATA, free_port, load_messages, wait_healthy
+from load_serve import DEFAULT_DATA, free_port, load_messages, stop_server, wait_healthy
+from score import TreeSampler, memory_kib, tree
 
 REQUEST_TIMEOUT_S = 600.0
 
 
 def tree_rss(pid: int) -> int:
     """Bytes resident in process `pid` and all its descendants (uvicorn's workers), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    family = {pid}
-    for _ in range(4):
-        family |= {p for p, parent in parents.items() if parent in family}
-    total = 0
-    for p in family:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
-
-
-class Sampler:
-    """The peak of tree_rss(pid) while running, sampled on a thread."""
-
-    def __init__(self, pid: int, every: float = 0.05):
-        self.pid, self.every, self.peak = pid, every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.peak = max(self.peak, tree_rss(self.pid))
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    return sum(memory_kib(p)[0] for p in tree(pid)) * 1024
 
 
 async def post(host: str, port: int, body: bytes) -> str:
@@ -139,9 +100,9 @@ def main() -> int:
         for count in args.clients:
             started = time.perf_counter()
             if process:
-                with Sampler(process.pid) as sampler:
+                with TreeSampler(process.pid, interval=0.05) as sampler:
                     answers = asyncio.run(clients(host, port, body, count, args.rounds))
-                peak = sampler.peak
+                peak = int(sampler.peak_rss * 2**20)
             else:
                 answers, peak = asyncio.run(clients(host, port, body, count, args.rounds)), 0
             seconds = time.perf_counter() - started
@@ -149,12 +110,7 @@ def main() -> int:
             after = tree_rss(process.pid) if process else 0
             rows.append((count, dict(answers), peak, after, seconds))
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_server(process)
     mib = 2**20
     print(
         f"server {url}  workers {args.workers}  body {len(body) / 1e6:.1f} MB (1,024 x 10,000 characters)  "

@@ -75,3 +75,12 @@ def run_without_file_privileges(command: list[str], **kwargs) -> subprocess.Comp
     done = subprocess.run(command, preexec_fn=drop, capture_output=True, text=True, **kwargs)
     assert done.returncode != 99, "could not drop root's file capabilities (no CAP_SETPCAP?)"
     return done
+
+
+def run_in_read_only(folder: Path, *commands: list[str], timeout: float = 300) -> list[subprocess.CompletedProcess]:
+    """Each of `commands` run (without root's file powers) while `folder` is read-only to everyone."""
+    folder.chmod(0o555)
+    try:
+        return [run_without_file_privileges(command, timeout=timeout) for command in commands]
+    finally:
+        folder.chmod(0o755)

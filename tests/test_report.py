@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_PATH
-from process_helpers import run_without_file_privileges
+from process_helpers import run_in_read_only
 from stocksent.cli import main
 from stocksent.evaluation.report import N_WORST, SECTIONS
 from stocksent.tools.baseline import run_baseline
@@ -144,15 +144,12 @@ def test_a_read_only_model_directory_is_one_line(small_model_dir, tmp_path):
     """The default output, MODEL/report.html, in a folder no one may write: one line, exit 2; with
     --out elsewhere the same read-only model gives its report."""
     model = shutil.copytree(small_model_dir, tmp_path / "model")
-    model.chmod(0o555)
-    try:
-        refused = run_without_file_privileges([STOCKSENT, "report", "--model", str(model)], timeout=300)
-        out = tmp_path / "elsewhere.html"
-        written = run_without_file_privileges(
-            [STOCKSENT, "report", "--model", str(model), "--out", str(out)], timeout=300
-        )
-    finally:
-        model.chmod(0o755)
+    out = tmp_path / "elsewhere.html"
+    refused, written = run_in_read_only(
+        model,
+        [STOCKSENT, "report", "--model", str(model)],
+        [STOCKSENT, "report", "--model", str(model), "--out", str(out)],
+    )
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip() == (
         f"stocksent: error: cannot write {model / 'report.html'}: Permission denied; "
