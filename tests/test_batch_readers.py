@@ -117,17 +117,22 @@ def test_batches_hold_exactly_batch_rows_of_one_file_and_columns_select(tmp_path
     assert chunks[-1].bytes_done == chunks[-1].bytes_total and chunks[2].source.endswith("a.csv")
 
 
-def test_text_column_default_message_then_body_then_explicit(tmp_path):
+def test_text_column_default_message_then_body_then_text_then_explicit(tmp_path):
     assert resolve_text_column(["id", "body", "message"], None) == "message"
     assert resolve_text_column(["id", "Body"], None) == "Body"
-    assert resolve_text_column(["id", "text"], "text") == "text"
+    assert resolve_text_column(["id", "text", "body"], None) == "body"
+    assert resolve_text_column(["id", "text"], None) == "text"
+    assert resolve_text_column(["id", "tweet"], "tweet") == "tweet"
     with pytest.raises(StocksentError, match="--text-column"):
-        resolve_text_column(["id", "text"], None)
+        resolve_text_column(["id", "tweet"], None)
     path = tmp_path / "t.csv"
     path.write_text("id,text\n1,hello\n", encoding="utf-8")
-    assert rows_of(path, text_column="text")[0] == {"id": ["1"], "text": ["hello"]}
-    with pytest.raises(StocksentError, match="no 'message' or 'body' column"):
-        list(iter_batches(path))
+    assert rows_of(path)[0] == {"id": ["1"], "text": ["hello"]}  # `text` is read as by every command
+    other = tmp_path / "u.csv"
+    other.write_text("id,tweet\n1,hello\n", encoding="utf-8")
+    assert rows_of(other, text_column="tweet")[0] == {"id": ["1"], "tweet": ["hello"]}
+    with pytest.raises(StocksentError, match="no 'message', 'body' or 'text' column"):
+        list(iter_batches(other))
 
 
 def test_files_with_other_columns_cannot_share_an_output(tmp_path):

@@ -116,9 +116,9 @@ def test_user_errors_are_stocksent_errors(small_model_dir, tmp_path):
     scorer = BatchScorer(small_model_dir)
     with pytest.raises(StocksentError, match="pyarrow Table"):
         scorer([1, 2])
-    with pytest.raises(StocksentError, match="no 'message' or 'body'"):
-        scorer(pa.table({"text": ["a"]}))
-    assert scorer.with_options(text_column="text")(pa.table({"text": ["a"]})).num_rows == 1
+    with pytest.raises(StocksentError, match="no 'message', 'body' or 'text'"):
+        scorer(pa.table({"tweet": ["a"]}))
+    assert scorer.with_options(text_column="tweet")(pa.table({"tweet": ["a"]})).num_rows == 1
     with pytest.raises(StocksentError, match="not text"):
         scorer(pa.table({"message": [1, 2]}))
     with pytest.raises(StocksentError, match="with_options"):

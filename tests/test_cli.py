@@ -300,13 +300,13 @@ def test_existing_output_untouched_when_the_run_fails(small_model_dir, capsys, t
     assert target.read_text(encoding="utf-8") == "precious\n"
 
     # A failure half way through writing leaves the old file and no temp file.
-    from stocksent.cli import predict as cli
+    from stocksent.writers import TableWriter
 
-    def write_half_then_fail(handle, rows, as_csv):
-        handle.write("message,label,p_bullish\npartial")
+    def write_half_then_fail(self, batch):
+        self._handle.write(b"message,label,p_bullish\npartial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli, "write_rows", write_half_then_fail)
+    monkeypatch.setattr(TableWriter, "write", write_half_then_fail)
     code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--output", target, "$SPY up")
     assert_one_line_error(code, out, err, "No space left on device", str(target))
     assert target.read_text(encoding="utf-8") == "precious\n"

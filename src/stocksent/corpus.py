@@ -7,11 +7,11 @@ there and then, and only word ids are kept: one int32 array of all messages' ids
 an offsets array (`TokenArrays`), never a Python list per message or per word. For 10M messages of
 ~15 words that is ~0.7 GB instead of ~8 GB of lists of strings (benchmarks/train_scale.py).
 
-Columns are found by name (case-insensitive), so StockEmotions, StockTwits API exports and the
-tutorial's file need no mapping: the text is `message` (else `body`), the label `sentiment`
-(bullish/bearish, any case; the API's nested tag is flattened by the reader), the time
-`created_at`/`date`/`time`/`timestamp`/`datetime` (ISO 8601), the id `id`/`message_id`, the ticker
-`ticker`/`symbol`/`symbols`.
+Columns are found and read by `stocksent.columns` (the rules every command shares), so
+StockEmotions, StockTwits API exports and the tutorial's file need no mapping: the text is
+`message` (else `body`, `text`), the label `sentiment` (bullish/bearish in any case, 1/0,
+true/false; the API's nested tag is flattened by the reader), the time `created_at`/`date`/...,
+the id `id`/`message_id`, the tickers `ticker`/`symbol`/`symbols` or the cashtags in the text.
 
 Duplicates are kept once: rows with the same message id anywhere; rows without an id whose exact
 text was already read from an earlier file. Identical texts inside one file without ids are kept:
@@ -23,22 +23,30 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from stocksent.columns import (
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    NO_TIME,
+    TICKER_COLUMNS,
+    TIME_COLUMNS,
+    cashtags,
+    find_column,
+    id_keys,
+    parse_labels,
+    parse_times,
+    resolve_text_column,
+    ticker_lists,
+)
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions, normalise_flat
 
 log = logging.getLogger(__name__)
-
-LABEL_COLUMNS = ("sentiment",)
-TIME_COLUMNS = ("created_at", "date", "time", "timestamp", "datetime")
-ID_COLUMNS = ("id", "message_id")
-TICKER_COLUMNS = ("ticker", "symbol", "symbols")
-NO_TIME = np.iinfo(np.int64).min  # a message without a (readable) time
 _CHUNK = 1 << 20  # messages gathered at a time: bounds the int64 index arrays a gather needs
 
 
@@ -228,67 +236,28 @@ def expand_data(data: str | os.PathLike | Sequence[str | os.PathLike]) -> list[P
     return list(dict.fromkeys(files))
 
 
-def _column(names: Sequence[str], candidates: Sequence[str]) -> str | None:
-    lowered = {name.strip().lower(): name for name in reversed(names)}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    return None
-
-
-def _labels(values: list) -> np.ndarray:
-    """int8 class ids (-1: no label); also a JSON object text {"basic": "Bullish"} as some exports hold."""
-    from stocksent.data import parse_label
-
-    out = np.full(len(values), -1, dtype=np.int8)
-    for i, value in enumerate(values):
-        label = parse_label(value)
-        if label is None and isinstance(value, str) and value.lstrip().startswith("{"):
-            try:
-                nested = json.loads(value)
-            except json.JSONDecodeError:
-                nested = None
-            if isinstance(nested, dict):
-                label = parse_label(nested.get("basic"))
-        if label is not None:
-            out[i] = label
-    return out
-
-
-def _entities_labels(values: list) -> np.ndarray:
+def _entities_labels(values: list, source: str, first_row: int) -> np.ndarray:
     """Labels from a JSON `entities` column ({"sentiment": {"basic": ...}}) of plain JSON rows."""
+    import pyarrow as pa
+
     out = []
     for value in values:
         try:
             nested = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             nested = None
         sentiment = nested.get("sentiment") if isinstance(nested, dict) else None
         out.append(sentiment.get("basic") if isinstance(sentiment, dict) else None)
-    return _labels(out)
+    return parse_labels(pa.array(out, pa.string()), source, _rows(first_row, len(out)), "row")
 
 
-def _times(column) -> np.ndarray:
-    """int64 ns UTC per value (ISO 8601 text or an Arrow timestamp); NO_TIME where unreadable."""
-    import pandas as pd
-    import pyarrow as pa
-
-    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        values = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce")
-    else:
-        text = column.cast(pa.string()).to_pandas()
-        values = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    # In nanoseconds whatever unit pandas parsed to (2.x keeps seconds or microseconds); NaT is NO_TIME.
-    return values.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
+def _rows(first: int, n: int) -> np.ndarray:
+    """Row numbers (from 1) of a batch whose first row is the file's row `first + 1`."""
+    return np.arange(first + 1, first + 1 + n)
 
 
 def _tickers(column) -> list[str]:
-    import pyarrow as pa
-
-    if pa.types.is_list(column.type):
-        return [" ".join(str(s).upper() for s in v) if v else "" for v in column.to_pylist()]
-    values = column.cast(pa.string()).to_pylist()
-    return [" ".join(p.strip().lstrip("$").upper() for p in (v or "").replace(",", " ").split()) for v in values]
+    return [" ".join(row) for row in ticker_lists(column)]
 
 
 def _hashes(values: list) -> np.ndarray:
@@ -324,7 +293,7 @@ def read_corpus(
     length_chunks: list[np.ndarray] = []
     label_chunks: list[np.ndarray] = []
     time_chunks: list[np.ndarray] = []
-    id_hashes: list[np.ndarray] = []  # 0: no id
+    id_hashes: list[tuple[np.ndarray, np.ndarray]] = []  # (key, has a key) per batch
     text_hashes: list[np.ndarray] = []
     file_of: list[np.ndarray] = []
     texts: list = []
@@ -356,7 +325,8 @@ def read_corpus(
     labels = np.concatenate(label_chunks) if label_chunks else np.empty(0, np.int8)
     times = np.concatenate(time_chunks) if any_times else None
     keep = _first_copies(
-        np.concatenate(id_hashes) if id_hashes else np.empty(0, np.uint64),
+        np.concatenate([keys for keys, _ in id_hashes]) if id_hashes else np.empty(0, np.uint64),
+        np.concatenate([has for _, has in id_hashes]) if id_hashes else np.empty(0, bool),
         np.concatenate(text_hashes) if text_hashes and len(paths) > 1 else None,
         np.concatenate(file_of) if file_of else np.empty(0, np.int32),
     )
@@ -384,11 +354,12 @@ def read_corpus(
     )
 
 
-def _first_copies(id_hash: np.ndarray, text_hash: np.ndarray | None, file_of: np.ndarray) -> np.ndarray:
+def _first_copies(
+    id_hash: np.ndarray, has_id: np.ndarray, text_hash: np.ndarray | None, file_of: np.ndarray
+) -> np.ndarray:
     """True for each row to keep: the first of each id; a row without an id unless its text came
     first from an earlier file."""
     keep = np.ones(len(id_hash), dtype=bool)
-    has_id = id_hash != 0
     if has_id.any():
         rows = np.flatnonzero(has_id)
         _, first = np.unique(id_hash[rows], return_index=True)
@@ -403,10 +374,6 @@ def _first_copies(id_hash: np.ndarray, text_hash: np.ndarray | None, file_of: np
 
 def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, keep_text: bool, keep_tickers: bool):
     """Stream one file into the sinks; (rows, labelled rows, bad rows, whether it has times)."""
-    import pyarrow.compute as pc
-
-    from stocksent.readers import resolve_text_column
-
     ids_chunks, length_chunks, label_chunks, time_chunks, id_hashes, text_hashes, file_of, texts, tickers = sinks
     bad = []
     rows = labelled = 0
@@ -416,17 +383,22 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
         names = batch.schema.names
         if text_name is None:
             text_name = resolve_text_column(names, None, str(path))
-            label_name = _column(names, LABEL_COLUMNS)
-            time_name, id_name, ticker_name = (_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS))
+            label_name = find_column(names, LABEL_COLUMNS)
+            time_name, id_name, ticker_name = (
+                find_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS)
+            )
             if label_name is None and "entities" not in names:
                 raise StocksentError(
                     f"{path} has no 'sentiment' column (columns: {', '.join(names)}); training needs each "
                     "message's bullish/bearish tag in a 'sentiment' column (or StockTwits' entities.sentiment)"
                 )
-        rows += batch.num_rows
-        labels = _labels(batch.column(label_name).to_pylist()) if label_name else np.full(batch.num_rows, -1, np.int8)
+        first_row, rows = rows, rows + batch.num_rows
+        if label_name:
+            labels = parse_labels(batch.column(label_name), str(path), _rows(first_row, batch.num_rows), "row")
+        else:
+            labels = np.full(batch.num_rows, -1, np.int8)
         if "entities" in names:
-            nested = _entities_labels(batch.column("entities").to_pylist())
+            nested = _entities_labels(batch.column("entities").to_pylist(), str(path), first_row)
             labels = np.where(labels >= 0, labels, nested)
         good = labels >= 0
         if not good.any():
@@ -445,23 +417,20 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
         label_chunks.append(labels)
         if time_name is not None:
             has_times = True
-            time_chunks.append(_times(batch.column(time_name)))
+            time_chunks.append(parse_times(batch.column(time_name)).ns)
         else:
             time_chunks.append(np.full(batch.num_rows, NO_TIME, dtype=np.int64))
         if id_name is not None:
-            id_values = pc.cast(batch.column(id_name), "string").to_pylist()
-            hashed = _hashes(["" if v is None else v for v in id_values])
-            hashed[np.array([v is None or v == "" for v in id_values], dtype=bool)] = 0
-            id_hashes.append(hashed)
+            id_hashes.append(id_keys(batch.column(id_name)))
         else:
-            id_hashes.append(np.zeros(batch.num_rows, dtype=np.uint64))
+            id_hashes.append((np.zeros(batch.num_rows, dtype=np.uint64), np.zeros(batch.num_rows, dtype=bool)))
         if many:
             text_hashes.append(_hashes(values))
         file_of.append(np.full(batch.num_rows, number, dtype=np.int32))
         if keep_text:
             texts.append(message)
         if keep_tickers:
-            tickers.extend(_tickers(batch.column(ticker_name)) if ticker_name else _cashtags(values))
+            tickers.extend(_tickers(batch.column(ticker_name)) if ticker_name else map(" ".join, cashtags(values)))
     if rows == 0 and not bad:
         raise StocksentError(f"{path} contains no messages; give a file with one or more labelled messages")
     if labelled == 0:
@@ -504,11 +473,3 @@ def _batches(path: Path, bad: list) -> Iterator:
         )
         return
     yield from iter_batches(path, on_bad_row=bad.append)
-
-
-def _cashtags(values: Iterable[str]) -> list[str]:
-    """Tickers named in the text ($SPY), for files without a ticker column."""
-    import re
-
-    pattern = re.compile(r"\$([A-Za-z][A-Za-z0-9]{0,5})\b")
-    return [" ".join(dict.fromkeys(t.upper() for t in pattern.findall(v))) for v in values]

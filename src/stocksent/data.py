@@ -26,6 +26,7 @@ import numpy as np
 
 from stocksent.atomic import atomic_open
 from stocksent.errors import StocksentError
+from stocksent.labels import LABELS
 from stocksent.textfile import MAX_LINE_CHARS, TextFile
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LABELS: tuple[str, str] = ("bearish", "bullish")  # index is the class id: bearish=0, bullish=1
 DATASET_SHA256 = "2764ef980af1af85d2c4d180ced1ce54cf20186b7a07c301304dbd72a5a4eeef"
 DATASET_URL = (
     "https://raw.githubusercontent.com/garretthoffman/lstm-oreilly/"

@@ -19,7 +19,7 @@ Contract (other modules rely on it: `stocksent score`, `stocksent.signals`):
   API objects are flattened to `id` (int64), `created_at`, `user_id` (int64), `symbols`
   (list<string>), `sentiment` (the author's tag or null) and `body`. Plain JSON rows keep their
   fields (nested values as JSON text).
-- The text column is `text_column`, else `message`, else `body` (`resolve_text_column`); it is
+- The text column is `text_column`, else `message`, `body` or `text` (`columns.resolve_text_column`); it is
   always a `string` column with no nulls and no empty messages in the batches.
 - Bad rows are not in the batches: an empty or non-text message, an undecodable line (not UTF-8,
   invalid JSON, a CSV row with the wrong number of fields). Each is passed to `on_bad_row` as a
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stocksent.columns import resolve_text_column
 from stocksent.errors import StocksentError
 
 __all__ = ["BadRow", "Chunk", "iter_batches", "read_chunks", "expand_inputs", "resolve_text_column", "format_of"]
@@ -53,7 +54,6 @@ __all__ = ["BadRow", "Chunk", "iter_batches", "read_chunks", "expand_inputs", "r
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 65536
-TEXT_COLUMNS = ("message", "body")  # the default text column, in order of preference
 FORMATS = ("csv", "jsonl", "json", "parquet")
 _EXTENSIONS = {
     ".csv": "csv",
@@ -165,29 +165,6 @@ def _is_data_file(path: Path, root: Path) -> bool:
     if suffixes and suffixes[-1] == ".gz":
         suffixes.pop()
     return bool(suffixes) and suffixes[-1] in _EXTENSIONS
-
-
-def resolve_text_column(names: Iterable[str], text_column: str | None, source: str = "input") -> str:
-    """The column holding the messages: `text_column` if given, else `message`, else `body`."""
-    names = list(names)
-    if text_column is not None:
-        if text_column not in names:
-            raise StocksentError(
-                f"{source} has no column {text_column!r} (columns: {', '.join(map(repr, names)) or 'none'}); "
-                "pass the name of the message column with --text-column"
-            )
-        return text_column
-    for candidate in TEXT_COLUMNS:
-        if candidate in names:
-            return candidate
-    lowered = {name.strip().lower(): name for name in names}
-    for candidate in TEXT_COLUMNS:
-        if candidate in lowered:
-            return lowered[candidate]
-    raise StocksentError(
-        f"{source} has no 'message' or 'body' column (columns: {', '.join(map(repr, names)) or 'none'}); "
-        "pass the message column with --text-column"
-    )
 
 
 def iter_batches(

@@ -35,20 +35,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stocksent.artifacts import model_id
 from stocksent.atomic import atomic_open, write_json, write_target
 from stocksent.batch.scorer import BatchScorer, arrow_columns, usable_cores
 from stocksent.errors import StocksentError
 from stocksent.readers import BadRow, expand_inputs, read_chunks
 from stocksent.version import __version__
+from stocksent.writers import TableWriter, output_format, refuse_inputs
 
-__all__ = ["OUTPUT_FORMATS", "ScoreSummary", "output_format", "score_files"]
+__all__ = ["ScoreSummary", "score_files"]
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
-_OUTPUT_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DEFAULT_CHUNK_ROWS = 16384  # a worker's unit: ~0.8 s of one core, so the last chunks leave a core idle briefly
-ROW_GROUP_ROWS = 131072  # Parquet row groups: chunks gathered, so readers get groups of a useful size
 BAD_ROW_EXAMPLES = 5
 
 
@@ -65,30 +64,12 @@ class ScoreSummary:
     seconds: float = 0.0
     workers: int = 1
     output: str = ""
+    model_id: str = ""  # artifacts.model_id: the id serve, index and report show for the same model
+    no_words: int = 0  # rows with no words to score: null p_bullish and label (stocksent.labels)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
-def output_format(path: str | os.PathLike, fmt: str | None = None) -> tuple[str, bool]:
-    """(parquet|csv|jsonl, gzip?) from `fmt` or the output's extension (.csv.gz and .jsonl.gz compress)."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    gz = bool(suffixes) and suffixes[-1] == ".gz"
-    if gz:
-        suffixes.pop()
-    if fmt is not None:
-        if fmt not in OUTPUT_FORMATS:
-            raise StocksentError(f"unknown output format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-    else:
-        fmt = _OUTPUT_EXTENSIONS.get(suffixes[-1] if suffixes else "")
-        if fmt is None:
-            raise StocksentError(
-                f"cannot tell the output format of {path}: name it .parquet, .csv or .jsonl, or pass --format"
-            )
-    if gz and fmt == "parquet":
-        raise StocksentError("Parquet compresses its own pages: drop the .gz from the output name")
-    return fmt, gz
 
 
 def score_files(
@@ -114,8 +95,7 @@ def score_files(
     output = Path(output)
     kind, gz = output_format(output, fmt)
     files = expand_inputs(inputs)
-    if any(_same_file(f, output) for f in files):
-        raise StocksentError(f"{output} is also an input; write the scores to another file")
+    refuse_inputs([output], files)
     workers = usable_cores() if workers is None else workers
     if workers < 1 or chunk_rows < 1:
         raise StocksentError("workers and chunk_rows must be at least 1")
@@ -136,7 +116,9 @@ def score_files(
                     "chunk_rows": chunk_rows, "precision": precision, "strict": strict},
     }  # fmt: skip
     done = _prepare_work_dir(work, state, resume) if work is not None else 0
-    summary = ScoreSummary(files=len(files), workers=workers, output=str(output), resumed_chunks=done)
+    summary = ScoreSummary(
+        files=len(files), workers=workers, output=str(output), resumed_chunks=done, model_id=model_id(model_dir)
+    )
 
     def on_bad_row(row: BadRow) -> None:
         summary.bad_rows += 1
@@ -147,7 +129,7 @@ def score_files(
     chunks = read_chunks(files, text_column, chunk_rows, None, strict, on_bad_row)
     keep: list[str] | None = None
     try:
-        with _Writer(output, kind, gz) as writer, _pool(scorer, workers, done) as pool:
+        with TableWriter(output, fmt) as writer, _pool(scorer, workers, done) as pool:
             pending: deque = deque()
 
             def finish(index: int, chunk, result) -> None:
@@ -166,6 +148,7 @@ def score_files(
                     if work is not None:
                         _save_chunk(work, index, batch)
                 writer.write(batch)
+                summary.no_words += batch.column("p_bullish").null_count
                 summary.rows += batch.num_rows
                 summary.chunks += 1
                 if progress is not None:
@@ -207,13 +190,6 @@ def score_files(
         shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _fingerprint(path: Path) -> list:
@@ -327,100 +303,3 @@ def _pool(scorer: BatchScorer, workers: int, done: int):
         raise
     else:
         pool.shutdown(wait=True)
-
-
-# --------------------------------------------------------------------------- writers
-
-
-class _Writer:
-    """Writes batches to `path` (Parquet, CSV or JSON Lines) through a temporary file renamed at the end."""
-
-    def __init__(self, path: Path, kind: str, gz: bool):
-        self.path, self.kind, self.gz = path, kind, gz
-        self._stack = contextlib.ExitStack()
-        self._writer = None
-        self._buffer: list = []
-        self._buffered = 0
-
-    def __enter__(self) -> _Writer:
-        try:
-            handle = self._stack.enter_context(atomic_open(self.path, "wb"))
-        except OSError as exc:
-            raise StocksentError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-        if self.gz:
-            import gzip
-
-            # mtime=0 and no file name: the same rows give the same bytes, as resume promises.
-            handle = self._stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0))
-        self._handle = handle
-        return self
-
-    def write(self, batch) -> None:
-        if self.kind == "parquet":
-            self._buffer.append(batch)
-            self._buffered += batch.num_rows
-            if self._buffered >= ROW_GROUP_ROWS:
-                self._flush_parquet()
-        elif self.kind == "csv":
-            self._write_csv(batch)
-        else:
-            self._write_jsonl(batch)
-
-    def _flush_parquet(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if not self._buffer:
-            return
-        table = pa.Table.from_batches(self._buffer)
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self._handle, table.schema)
-        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        self._buffer, self._buffered = [], 0
-
-    def _write_csv(self, batch) -> None:
-        import pyarrow.csv as pcsv
-
-        batch = _flat_for_text(batch)
-        if self._writer is None:
-            self._writer = pcsv.CSVWriter(self._handle, batch.schema)
-        self._writer.write_batch(batch)
-
-    def _write_jsonl(self, batch) -> None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        rows = batch.drop_columns(["p_bullish"]).to_pylist()
-        # float32's shortest decimal (0.8231411), not the double's (0.8231410980224609)
-        probs = [None if p is None else float(p) for p in pc.cast(batch.column("p_bullish"), pa.string()).to_pylist()]
-        lines = []
-        for row, p in zip(rows, probs):
-            label = row.pop("label")
-            row["p_bullish"], row["label"] = p, label
-            lines.append(json.dumps(row, ensure_ascii=False, default=str))
-        self._handle.write(("\n".join(lines) + "\n").encode("utf-8"))
-
-    def __exit__(self, kind, exc, tb) -> None:
-        try:
-            if exc is None and self.kind == "parquet":
-                self._flush_parquet()
-            if self._writer is not None and exc is None:
-                self._writer.close()
-        finally:
-            self._stack.__exit__(kind, exc, tb)
-
-
-def _flat_for_text(batch):
-    """CSV holds no lists or structs: such columns (API `symbols`) are written as JSON text."""
-    import pyarrow as pa
-
-    if not any(pa.types.is_nested(t) for t in batch.schema.types):
-        return batch
-    arrays = []
-    for column in batch.columns:
-        if pa.types.is_nested(column.type):
-            column = pa.array(
-                [None if v is None else json.dumps(v, ensure_ascii=False) for v in column.to_pylist()], pa.string()
-            )
-        arrays.append(column)
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)

@@ -63,12 +63,16 @@ def run_baseline(
     """
     from stocksent.config import preset
     from stocksent.evaluation.metrics import classification_metrics
+    from stocksent.readers import expand_inputs
     from stocksent.splits import load_splits, recorded_splits, splits_sha256
+    from stocksent.writers import refuse_inputs
 
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StocksentError(f"--out {out} is a file; give a directory")
+    if data is not None:
+        refuse_inputs([out], expand_inputs(data), directories=True)
     # Validates seed/max_examples exactly as `train` would, and gives its text options.
     if model_dir is not None:
         from stocksent.artifacts import CONFIG, read_json

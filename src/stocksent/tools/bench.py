@@ -172,6 +172,7 @@ def predict_worker(spec: dict) -> dict:
     import torch
 
     from stocksent.inference import TorchEngine, sigmoid
+    from stocksent.labels import is_bullish
     from stocksent.sentiment import SentimentModel
 
     if spec.get("threads"):
@@ -223,7 +224,7 @@ def predict_worker(spec: dict) -> dict:
 
     # Accuracy of each path on the same test messages, at the model's own threshold.
     def accuracy(p) -> float:
-        return float(((p >= model.threshold) == (labels >= 0.5)).mean())
+        return float((is_bullish(p, model.threshold) == (labels >= 0.5)).mean())
 
     fast = by_precision["float32"].predict_proba(messages, batch_size=batch)
     low = by_precision["bfloat16"].predict_proba(messages, batch_size=batch)
@@ -255,6 +256,7 @@ def gpu_predict(model_dir: str, messages: list[str], labels, device, batch: int,
     """On a GPU: text and vocabulary on the CPU, the module's forward on the device."""
     import numpy as np
 
+    from stocksent.labels import is_bullish
     from stocksent.sentiment import SentimentModel
 
     model = SentimentModel.load(model_dir, device=str(device))  # the module's forward on the device
@@ -264,7 +266,7 @@ def gpu_predict(model_dir: str, messages: list[str], labels, device, batch: int,
     seconds = float(np.median([_timed(run) for _ in range(repeats)]))
     return {
         "predict_msgs_per_second_gpu": len(messages) / seconds,
-        "test_accuracy_gpu": float(((p >= model.threshold) == (labels >= 0.5)).mean()),
+        "test_accuracy_gpu": float((is_bullish(p, model.threshold) == (labels >= 0.5)).mean()),
     }
 
 

@@ -82,7 +82,7 @@ def write_without_test(labelled, test_messages: set[str], path: Path) -> int:
     Trials split this file as they like (any --max-examples, any seed): none of it can be a test
     message of the model later trained with the preset, duplicates of test messages included.
     """
-    from stocksent.data import LABELS
+    from stocksent.labels import LABELS
 
     kept = 0
     with open(path, "w", encoding="ascii") as handle:
@@ -162,6 +162,9 @@ def tune(
     out = Path(out) if out else Path("runs") / f"tune-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     if out.is_dir():
         raise StocksentError(f"--out {out} is a directory; give a file name such as tuned.json")
+    from stocksent.writers import refuse_inputs
+
+    refuse_inputs([out], [data_path])
     labelled = read_labelled(data_path)
     searched_text = text_params(labelled, base)
     # The test split that `train --config OUT` will make: full file, this seed (pinned in the preset).

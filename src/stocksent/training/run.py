@@ -129,6 +129,11 @@ def train_rank(config: TrainConfig, on_epoch: Callable[[dict], None] | None, wor
     if world.size > 1 and config.nproc not in (1, world.local_size):
         raise StocksentError(f"--nproc {config.nproc} under a launcher of {world.local_size} processes: leave it out")
     out = world.broadcast(Path(config.out) if config.out else default_out_dir())
+    if config.data is not None:
+        from stocksent.readers import expand_inputs
+        from stocksent.writers import refuse_inputs
+
+        refuse_inputs([out], expand_inputs(config.data), directories=True)
     with world.main_context(claimed(out, config.resume)):
         started = time.perf_counter()
         recorded_sha = None
