@@ -20,10 +20,11 @@ from conftest import DATA_PATH
 from stocksent.batching import iterate_batches, pad
 from stocksent.config import preset
 from stocksent.corpus import NO_TIME, TokenArrays, read_corpus
-from stocksent.data import read_labelled, read_records, sha256_file, split_indices
+from stocksent.data import read_labelled, read_records
+from stocksent.dataset import sha256_file
 from stocksent.errors import StocksentError
 from stocksent.inference.engine import flatten
-from stocksent.splits import load_splits, recorded_splits, split_positions
+from stocksent.splits import load_splits, recorded_splits, split_indices, split_positions
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
@@ -223,3 +224,34 @@ def test_errors_name_the_file(tmp_path) -> None:
         read_corpus(unlabelled, TextOptions())
     with pytest.raises(StocksentError, match="no such file"):
         read_corpus(tmp_path / "missing.csv", TextOptions())
+
+
+# --------------------------------------------------------------------------- split
+
+
+def test_split_sizes_disjoint_and_covering() -> None:
+    train, val, test = split_indices(1000, seed=0)
+    assert (len(train), len(val), len(test)) == (800, 100, 100)
+    assert set(train).isdisjoint(val) and set(train).isdisjoint(test) and set(val).isdisjoint(test)
+    assert sorted(train + val + test) == list(range(1000))
+    assert train != sorted(train)  # actually shuffled
+    assert all(type(i) is int for i in train[:5])
+
+
+def test_split_rounding_and_real_size() -> None:
+    train, val, test = split_indices(96_967, seed=1)
+    assert (len(train), len(val)) == (int(96_967 * 0.8), int(96_967 * 0.1))
+    assert len(train) + len(val) + len(test) == 96_967
+    assert [len(x) for x in split_indices(7, seed=0)] == [5, 0, 2]
+
+
+def test_split_deterministic_per_seed() -> None:
+    assert split_indices(500, seed=42) == split_indices(500, seed=42)
+    assert split_indices(500, seed=42) != split_indices(500, seed=43)
+
+
+def test_split_custom_fractions_and_invalid() -> None:
+    train, val, test = split_indices(100, seed=0, fractions=(0.5, 0.25, 0.25))
+    assert (len(train), len(val), len(test)) == (50, 25, 25)
+    with pytest.raises(StocksentError, match="fractions"):
+        split_indices(100, seed=0, fractions=(0.8, 0.3, 0.1))

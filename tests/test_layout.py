@@ -28,6 +28,7 @@ LAYERS = [
         "text",
         "textfile",
         "readers",
+        "dataset",
         "vocab",
         "data",
         "corpus",

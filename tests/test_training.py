@@ -458,7 +458,7 @@ def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split
     import gzip
 
     from stocksent.cli import main
-    from stocksent.data import sha256_file
+    from stocksent.dataset import sha256_file
     from stocksent.evaluation.evaluate import evaluate
     from stocksent.sentiment import SentimentModel
 

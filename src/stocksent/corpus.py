@@ -20,7 +20,6 @@ they are separate posts (1,022 messages of the tutorial's file are just "$SPY", 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -236,26 +235,6 @@ def expand_data(data: str | os.PathLike | Sequence[str | os.PathLike]) -> list[P
     return list(dict.fromkeys(files))
 
 
-def _entities_labels(values: list, source: str, first_row: int) -> np.ndarray:
-    """Labels from a JSON `entities` column ({"sentiment": {"basic": ...}}) of plain JSON rows."""
-    import pyarrow as pa
-
-    out = []
-    for value in values:
-        try:
-            nested = json.loads(value) if isinstance(value, str) else value
-        except (json.JSONDecodeError, RecursionError):
-            nested = None
-        sentiment = nested.get("sentiment") if isinstance(nested, dict) else None
-        out.append(sentiment.get("basic") if isinstance(sentiment, dict) else None)
-    return parse_labels(pa.array(out, pa.string()), source, _rows(first_row, len(out)), "row")
-
-
-def _rows(first: int, n: int) -> np.ndarray:
-    """Row numbers (from 1) of a batch whose first row is the file's row `first + 1`."""
-    return np.arange(first + 1, first + 1 + n)
-
-
 def _tickers(column) -> list[str]:
     return [" ".join(row) for row in ticker_lists(column)]
 
@@ -285,8 +264,6 @@ def read_corpus(
     >>> len(corpus), corpus.tokens.nbytes  # doctest: +SKIP
     (1000000, 63000000)
     """
-    from stocksent.data import sha256_file
-
     paths = files if files is not None else expand_data(data)
     word_ids: dict[str, int] = {}
     ids_chunks: list[np.ndarray] = []
@@ -302,7 +279,7 @@ def read_corpus(
     skipped = bad_rows = 0
     any_times = False
     for number, path in enumerate(paths):
-        rows, labelled, bad, has_times = _read_file(
+        rows, labelled, bad, has_times, digest = _read_file(
             path,
             number,
             options,
@@ -315,7 +292,7 @@ def read_corpus(
         any_times |= has_times
         skipped += rows - labelled
         bad_rows += bad
-        records.append({"path": str(path), "sha256": sha256_file(path), "rows": rows + bad, "labelled": labelled})
+        records.append({"path": str(path), "sha256": digest, "rows": rows + bad, "labelled": labelled})
     lengths = np.concatenate(length_chunks) if length_chunks else np.empty(0, np.int64)
     tokens = TokenArrays(
         np.concatenate(ids_chunks) if ids_chunks else np.empty(0, np.int32),
@@ -373,13 +350,20 @@ def _first_copies(
 
 
 def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, keep_text: bool, keep_tickers: bool):
-    """Stream one file into the sinks; (rows, labelled rows, bad rows, whether it has times)."""
+    """Stream one file into the sinks; (rows, labelled rows, bad rows, whether it has times, its sha256),
+    the file read once: parsed and hashed on the same pass."""
+    import pyarrow as pa
+
+    from stocksent.readers import read_chunks
+
     ids_chunks, length_chunks, label_chunks, time_chunks, id_hashes, text_hashes, file_of, texts, tickers = sinks
-    bad = []
+    bad: list = []
+    digest: dict[str, str] = {}
     rows = labelled = 0
     has_times = False
     label_name = time_name = id_name = ticker_name = text_name = None
-    for batch in _batches(path, bad):
+    for chunk in read_chunks([path], on_bad_row=bad.append, sha256=digest):
+        batch = chunk.batch
         names = batch.schema.names
         if text_name is None:
             text_name = resolve_text_column(names, None, str(path))
@@ -387,25 +371,18 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
             time_name, id_name, ticker_name = (
                 find_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS)
             )
-            if label_name is None and "entities" not in names:
+            if label_name is None:
                 raise StocksentError(
-                    f"{path} has no 'sentiment' column (columns: {', '.join(names)}); training needs each "
-                    "message's bullish/bearish tag in a 'sentiment' column (or StockTwits' entities.sentiment)"
+                    f"{path} has no 'sentiment' column (columns: {', '.join(names)}), so no rows labelled bullish "
+                    "or bearish; training needs each message's tag in a 'sentiment' column (or StockTwits' "
+                    "entities.sentiment)"
                 )
-        first_row, rows = rows, rows + batch.num_rows
-        if label_name:
-            labels = parse_labels(batch.column(label_name), str(path), _rows(first_row, batch.num_rows), "row")
-        else:
-            labels = np.full(batch.num_rows, -1, np.int8)
-        if "entities" in names:
-            nested = _entities_labels(batch.column("entities").to_pylist(), str(path), first_row)
-            labels = np.where(labels >= 0, labels, nested)
+        rows += batch.num_rows
+        labels = parse_labels(batch.column(label_name), str(path), chunk.lines, chunk.unit)
         good = labels >= 0
         if not good.any():
             continue
         if not good.all():
-            import pyarrow as pa
-
             batch = batch.filter(pa.array(good))
             labels = labels[good]
         labelled += batch.num_rows
@@ -431,8 +408,9 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
             texts.append(message)
         if keep_tickers:
             tickers.extend(_tickers(batch.column(ticker_name)) if ticker_name else map(" ".join, cashtags(values)))
-    if rows == 0 and not bad:
-        raise StocksentError(f"{path} contains no messages; give a file with one or more labelled messages")
+    if rows == 0:
+        unread = f" ({len(bad)} bad rows, the first: {bad[0]})" if bad else ""
+        raise StocksentError(f"{path} contains no messages{unread}; give a file with one or more labelled messages")
     if labelled == 0:
         raise StocksentError(
             f"{path} has no rows labelled bullish or bearish ({rows} rows read); "
@@ -440,7 +418,7 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
         )
     if bad:
         log.info(f"{path}: {len(bad)} rows left out, the first: {bad[0]}")
-    return rows, labelled, len(bad), has_times
+    return rows, labelled, len(bad), has_times, digest[str(path)]
 
 
 def _word_ids(flat: list[str], word_ids: dict[str, int]) -> np.ndarray:
@@ -453,23 +431,3 @@ def _word_ids(flat: list[str], word_ids: dict[str, int]) -> np.ndarray:
     codes, uniques = pd.factorize(np.asarray(flat, dtype=object))
     ids = np.fromiter((word_ids.setdefault(w, len(word_ids)) for w in uniques), dtype=np.int32, count=len(uniques))
     return ids[codes]
-
-
-def _batches(path: Path, bad: list) -> Iterator:
-    """The file's batches: the streaming readers', or for plain text (.txt: a message per line,
-    no labels) the one batch `stocksent.data` reads, so such a file gets the "no labels" error."""
-    import pyarrow as pa
-
-    from stocksent.readers import iter_batches
-
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    if suffixes and suffixes[-1] == ".txt":
-        from stocksent.data import read_records
-
-        records = read_records(path)
-        yield pa.RecordBatch.from_pydict(
-            {"message": [r["message"] for r in records], "sentiment": [r["sentiment"] for r in records]},
-            schema=pa.schema([("message", pa.string()), ("sentiment", pa.string())]),
-        )
-        return
-    yield from iter_batches(path, on_bad_row=bad.append)

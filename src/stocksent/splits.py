@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stocksent.corpus import NO_TIME, Corpus, LazyTokens, TokenArrays, expand_data, read_corpus
-from stocksent.data import LabelledData, split_indices
+from stocksent.data import LabelledData
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions, normalise
 
@@ -74,6 +74,25 @@ def prepare_splits(data: LabelledData, options: TextOptions, seed: int, max_exam
         test=make_split(messages, tokens, labels, test_idx),
         dropped_empty=len(all_tokens) - len(keep),
     )
+
+
+def split_indices(
+    n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)
+) -> tuple[list[int], list[int], list[int]]:
+    """Train/validation/test indices from one seeded permutation, so a seed always gives the same split.
+
+    Sizes are int(n * fractions[0]) and int(n * fractions[1]); test takes the rest.
+    """
+    if n < 0:
+        raise StocksentError(f"cannot split {n} rows; the number of rows must be >= 0")
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise StocksentError(
+            f"split fractions {tuple(fractions)} are invalid; give three non-negative numbers summing to 1"
+        )
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_train = int(n * fractions[0])
+    n_val = int(n * fractions[1])
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 
 
 def split_sha256(messages: Sequence[str], labels: Sequence[float]) -> str:
@@ -196,7 +215,7 @@ def load_splits(
     >>> loaded.splits.sizes()  # doctest: +SKIP
     {'train': 77572, 'val': 9696, 'test': 9698}
     """
-    from stocksent.data import locate_dataset
+    from stocksent.dataset import locate_dataset
 
     if files is None:
         files = [locate_dataset(None).resolve()] if data is None else expand_data(data)
@@ -225,7 +244,7 @@ def recorded_files(recorded: dict, data_path=None) -> list[Path]:
     `data_path` (a path, directory, glob or list) points at them where they moved since training;
     files are matched by content, so renamed copies are found too.
     """
-    from stocksent.data import sha256_file
+    from stocksent.dataset import sha256_file
 
     files = recorded.get("files") or (
         [{"path": recorded["path"], "sha256": recorded.get("sha256")}] if recorded.get("path") else []

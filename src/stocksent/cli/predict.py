@@ -8,6 +8,7 @@ long the input (measured in benchmarks/predict_memory.py). `--output` appears wh
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
 import re
 import sys
@@ -26,7 +27,11 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="label messages as bullish or bearish")
     p.add_argument("--model", required=True, help="model directory written by train")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (else --input, else stdin)")
-    p.add_argument("--input", help="CSV/CSV.gz (message column), JSON Lines (message/body) or text, one per line")
+    p.add_argument(
+        "--input",
+        help="file, glob or directory: CSV (.gz), JSON Lines, StockTwits API JSON, Parquet, or text, one message per line",
+    )
+    p.add_argument("--text-column", help="column holding the messages (default: message, else body, else text)")
     p.add_argument("--output", help="write results here: .csv, .jsonl or .parquet (.csv.gz, .jsonl.gz)")
     p.add_argument("--format", choices=("parquet", "csv", "jsonl"), help="output format (default: from --output)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -40,23 +45,40 @@ def register(sub) -> None:
 
 
 def input_chunks(args: argparse.Namespace) -> Iterator[list[str]]:
-    """The messages to score, in lists of up to CHUNK, from the arguments, --input or stdin."""
-    from stocksent.data import iter_stdin_texts, iter_texts
+    """The messages to score, in lists of up to CHUNK, from the arguments, --input or stdin: every
+    row in its place (a blank line is a message without words), a bad row one clear error."""
     from stocksent.errors import StocksentError
+    from stocksent.readers import read_chunks, read_stream
+
+    def refuse(row) -> None:
+        raise StocksentError(f"{row}; fix that row (predict keeps every row in its place, so it skips none)")
 
     if args.texts and args.input:
         raise StocksentError("give messages as arguments or with --input, not both")
     if args.texts:
         return iter([list(args.texts)])
     if args.input:
-        return iter_texts(args.input, CHUNK)
+        chunks = read_chunks(args.input, args.text_column, CHUNK, on_bad_row=refuse)
+        return _texts(chunks, args.text_column, f"{args.input} contains no messages; give a file with one or more")
     if sys.stdin is None or sys.stdin.isatty():
         raise StocksentError("no messages: pass TEXT arguments, --input PATH, or pipe messages on stdin")
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:  # a text-only stream (tests, embedding): already decoded
-        lines = [line.removesuffix("\r") for line in sys.stdin.read().split("\n") if line.strip()]
-        return iter([lines] if lines else [])
-    return iter_stdin_texts(stream, CHUNK)
+        stream = io.BytesIO(sys.stdin.read().encode("utf-8", "surrogatepass"))
+    return _texts(read_stream(stream, "stdin", CHUNK, on_bad_row=refuse), None, None)
+
+
+def _texts(chunks, text_column: str | None, none_read: str | None) -> Iterator[list[str]]:
+    """Each chunk's messages; `none_read`: the error when not one is read."""
+    from stocksent.columns import resolve_text_column
+    from stocksent.errors import StocksentError
+
+    read = False
+    for chunk in chunks:
+        read = True
+        yield chunk.batch.column(resolve_text_column(chunk.batch.schema.names, text_column, chunk.source)).to_pylist()
+    if not read and none_read is not None:
+        raise StocksentError(none_read)
 
 
 def writable(text: str) -> str:

@@ -47,7 +47,7 @@ def evaluate(
     {'group': '2020-11', 'n': 312, 'accuracy': 0.71, 'balanced_accuracy': 0.66, ...}
     """
     from stocksent.corpus import read_corpus
-    from stocksent.data import sha256_file
+    from stocksent.dataset import sha256_file
     from stocksent.evaluation.groups import BY, group_keys, group_metrics
     from stocksent.splits import recorded_splits
 

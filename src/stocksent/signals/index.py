@@ -123,7 +123,8 @@ def sentiment_index(
         threshold=threshold,
         max_resident_keys=max_resident_keys,
     )
-    bad_rows = []
+    bad_rows: list = []
+    first_bad = None
     try:
         for batch in iter_messages(inputs, text_column, batch_rows, on_bad_row=bad_rows.append):
             frame, dropped = normalise(batch, text_column, need_text=predict is not None)
@@ -141,18 +142,23 @@ def sentiment_index(
                 frame = frame[~no_words].reset_index(drop=True)
             builder.add(frame)
             if len(bad_rows) > 1000:  # keep the count, not the rows
+                first_bad = first_bad or bad_rows[0]
                 builder.counts["dropped: unreadable rows"] += len(bad_rows)
                 bad_rows.clear()
+        first_bad = first_bad or (bad_rows[0] if bad_rows else None)
         builder.counts["dropped: unreadable rows"] += len(bad_rows)
-        if bad_rows:
-            log.warning("first unreadable row: %s", bad_rows[0])
+        unreadable = builder.counts["dropped: unreadable rows"]
+        if first_bad is not None:
+            log.warning("first unreadable row: %s", first_bad)
         builder.log_counts()
         sums = builder.table()
     finally:
         builder.close()
     if not len(sums):
+        unread = f"; {unreadable} unreadable rows, the first: {first_bad}" if unreadable else ""
         raise StocksentError(
-            "no messages left to index (check the ticker filter, the time and ticker columns, and the bad-row log)"
+            "no messages left to index (check the ticker filter, the time and ticker columns, and the bad-row log"
+            f"{unread})"
         )
     log.info(
         "indexed %d messages into %d rows (%d tickers)",

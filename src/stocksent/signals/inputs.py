@@ -16,13 +16,12 @@ Reshares. In StockTwits API data a reshare is a message with its own `id`, `user
 empty or the original's text again is a *copy*: it is read as the original message (the
 original's id, time, user, text and tag), so the original and all its copies count once. A
 reshare with its own words is the resharer's message and counts as such. `iter_messages` reads
-API JSON with that rule (the shared reader keeps no reshare fields) and writes the marker column
-`reshare_of_id`; a table with `reshare_of_id` (and `reshare_of_created_at`) is read the same way.
+API JSON with that rule (`readers.iter_batches(reshares=True)`, which adds the marker column
+`reshare_of_id`); a table with `reshare_of_id` (and `reshare_of_created_at`) is read the same way.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -46,11 +45,9 @@ from stocksent.columns import (
 )
 from stocksent.errors import StocksentError
 
-__all__ = ["iter_messages", "normalise", "flatten_api_message"]
+__all__ = ["iter_messages", "normalise"]
 
 log = logging.getLogger(__name__)
-
-_API_BATCH = 8192
 
 
 # --------------------------------------------------------------------------- reading
@@ -64,8 +61,8 @@ def iter_messages(
 ) -> Iterator[Any]:
     """Batches of messages from files (paths, globs, directories) or from in-memory tables.
 
-    Files go through `stocksent.readers.iter_batches`, except StockTwits API JSON, which is
-    read here so that reshared copies are recognised (see the module doc).
+    Files go through `stocksent.readers.iter_batches`, with StockTwits API reshares read as their
+    originals (see the module doc).
     """
     if _is_table(inputs):
         yield inputs
@@ -86,133 +83,14 @@ def iter_messages(
             yield from iterator  # never listed: a generator of 10M messages stays a stream
             return
         inputs = [first, *iterator]
-    from stocksent.readers import expand_inputs, format_of, iter_batches
+    from stocksent.readers import iter_batches
 
-    for path in expand_inputs(inputs):
-        if format_of(path) in ("json", "jsonl") and _looks_like_api(path):
-            yield from _api_batches(path, batch_rows, on_bad_row)
-        else:
-            yield from iter_batches([path], text_column=text_column, batch_rows=batch_rows, on_bad_row=on_bad_row)
+    yield from iter_batches(inputs, text_column, batch_rows, on_bad_row=on_bad_row, reshares=True)
 
 
 def _is_table(value: Any) -> bool:
     kind = type(value).__module__.split(".")[0]
     return kind in ("pandas", "pyarrow") and hasattr(value, "columns")
-
-
-def _looks_like_api(path) -> bool:
-    from stocksent.readers import peek_bytes
-
-    head = peek_bytes(path, 1 << 16)
-    return b'"body"' in head and (b'"user"' in head or b'"symbols"' in head or b'"entities"' in head)
-
-
-def _api_batches(path, batch_rows: int, on_bad_row):
-    """A StockTwits API file (one page, a list, or one value per line) as flattened Arrow batches."""
-    import gzip
-
-    import pyarrow as pa
-
-    from stocksent.readers import BadRow
-
-    def bad(line: int, reason: str) -> None:
-        if on_bad_row is not None:
-            on_bad_row(BadRow(str(path), line, reason))
-
-    try:
-        with open(path, "rb") as raw:
-            data = raw.read()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
-        raise StocksentError(f"cannot read {path}: {exc}") from None
-    try:
-        values = [(1, json.loads(data))]
-    except json.JSONDecodeError:  # JSON Lines: one value per line
-        values = _json_lines(data, bad)
-    except UnicodeDecodeError as exc:
-        raise StocksentError(f"{path} is not UTF-8 (bad byte at offset {exc.start}); re-save it as UTF-8") from None
-    del data
-    rows: list[dict] = []
-    for line, value in values:
-        items = value["messages"] if isinstance(value, dict) and isinstance(value.get("messages"), list) else value
-        for item in items if isinstance(items, list) else [items]:
-            row = flatten_api_message(item)
-            if isinstance(row, str):
-                bad(line, row)
-                continue
-            rows.append(row)
-            if len(rows) >= min(batch_rows, _API_BATCH):
-                yield pa.RecordBatch.from_pylist(rows, schema=_api_schema())
-                rows = []
-    if rows:
-        yield pa.RecordBatch.from_pylist(rows, schema=_api_schema())
-
-
-def _json_lines(data: bytes, bad) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            bad(number, f"invalid JSON ({exc})")
-
-
-def _api_schema():
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("id", pa.int64()),
-            ("created_at", pa.string()),
-            ("user_id", pa.int64()),
-            ("symbols", pa.list_(pa.string())),
-            ("sentiment", pa.string()),
-            ("body", pa.string()),
-            ("reshare_of_id", pa.int64()),
-        ]
-    )
-
-
-def _flat(obj: dict) -> dict:
-    """The readers' flat API row, with the index's defaults: no symbols is [], a body is text or None."""
-    from stocksent.readers import flatten_api_object
-
-    row = flatten_api_object(obj)
-    return {
-        **row,
-        "symbols": row["symbols"] or [],
-        "body": row["body"] if isinstance(row["body"], str) else None,
-        "reshare_of_id": None,
-    }
-
-
-def flatten_api_message(obj: Any) -> dict | str:
-    """One API message object as a flat row, a pure reshare as its original; a reason string if unusable.
-
-    >>> flatten_api_message({"id": 2, "body": "", "reshare_message": {"message": {"id": 1, "body": "$F up"}}})
-    ... # doctest: +SKIP
-    {'id': 1, ..., 'body': '$F up', 'reshare_of_id': 1}
-    """
-    if not isinstance(obj, dict):
-        return f"expected a message object, got {type(obj).__name__}"
-    row = _flat(obj)
-    reshare = obj.get("reshare_message")
-    original = reshare.get("message") if isinstance(reshare, dict) else None
-    if isinstance(original, dict):
-        source = _flat(original)
-        own = (row["body"] or "").strip()
-        if not own or own == (source["body"] or "").strip():  # a copy, not the resharer's own words
-            if source["id"] is None or not source["body"]:
-                return "reshare of a message that has no id or no body"
-            source["reshare_of_id"] = source["id"]
-            if not source["symbols"]:
-                source["symbols"] = row["symbols"]
-            return source
-    if not row["body"] or not row["body"].strip():
-        return "empty message"
-    return row
 
 
 # --------------------------------------------------------------------------- normalising
