@@ -9,17 +9,18 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from conftest import texts_of
 from stocksent.batch import scorer as scorer_module
 from stocksent.batch.scorer import BatchScorer
-from stocksent.data import LABELS, read_texts
 from stocksent.errors import StocksentError
+from stocksent.labels import LABELS
 
 
 @pytest.fixture(scope="module")
 def messages(small_model_dir) -> list[str]:
     from conftest import DATA_PATH
 
-    return [m for m in read_texts(DATA_PATH)[5000:7000] if m.strip()]
+    return [m for m in texts_of(DATA_PATH)[5000:7000] if m.strip()]
 
 
 @pytest.fixture(scope="module")

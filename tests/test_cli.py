@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA_PATH
+from conftest import DATA_PATH, records_of
 from stocksent import SentimentModel
 from stocksent.cli import main
-from stocksent.data import read_records
 
 MESSAGES = [
     "$SPY breaking out to new highs, loading calls 🚀",
@@ -89,7 +88,7 @@ def no_temp_files(directory: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def real_rows() -> list[dict]:
-    return read_records(DATA_PATH)[20_000:20_030]
+    return records_of(DATA_PATH)[20_000:20_030]
 
 
 # --------------------------------------------------------------------------- end to end

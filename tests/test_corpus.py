@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DATA_PATH
+from conftest import DATA_PATH, labelled_of, records_of
 from stocksent.batching import iterate_batches, pad
 from stocksent.config import preset
 from stocksent.corpus import NO_TIME, TokenArrays, read_corpus
-from stocksent.data import read_labelled, read_records
 from stocksent.dataset import sha256_file
 from stocksent.errors import StocksentError
 from stocksent.inference.engine import flatten
@@ -34,7 +33,7 @@ OPTIONS = preset("default").text_options
 
 @pytest.fixture(scope="module")
 def spy_records() -> list[dict]:
-    return [r for r in read_records(DATA_PATH)[:3000] if r["sentiment"]]
+    return [r for r in records_of(DATA_PATH)[:3000] if r["sentiment"]]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +66,8 @@ def api_message(row: dict, number: int) -> dict:
 @pytest.mark.slow
 def test_the_tutorial_file_splits_exactly_as_before() -> None:
     # The implementation every published number was made with: a list per message, then the seeded split.
-    labelled = read_labelled(DATA_PATH)
-    tokens = [normalise(m, OPTIONS) for m in labelled.messages]
+    messages, labels = labelled_of(DATA_PATH)
+    tokens = [normalise(m, OPTIONS) for m in messages]
     keep = [i for i, t in enumerate(tokens) if t]
     old = [[keep[j] for j in part] for part in split_indices(len(keep), seed=1)]
 
@@ -76,16 +75,16 @@ def test_the_tutorial_file_splits_exactly_as_before() -> None:
     assert loaded.splits.sizes() == {"train": 77572, "val": 9696, "test": 9698}
     assert [len(p) for p in old] == [77572, 9696, 9698]
     for part, rows in zip((loaded.splits.train, loaded.splits.val, loaded.splits.test), old):
-        assert list(part.messages) == [labelled.messages[i] for i in rows]
-        assert part.labels.tolist() == [float(labelled.labels[i]) for i in rows]
+        assert list(part.messages) == [messages[i] for i in rows]
+        assert part.labels.tolist() == [float(labels[i]) for i in rows]
         assert list(part.tokens[:500]) == [tokens[i] for i in rows[:500]]
     assert loaded.sha256 == sha256_file(DATA_PATH) and loaded.duplicates == 0
     assert loaded.record(1, None)["files"] == [
         {
             "path": str(DATA_PATH.resolve()),  # recorded absolute, symlinks resolved (../shared may be one)
             "sha256": loaded.sha256,
-            "rows": len(labelled.labels) + labelled.skipped,
-            "labelled": len(labelled.labels),
+            "rows": len(labels),  # every row of the file is labelled
+            "labelled": len(labels),
         }
     ]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import records_of
 from stocksent import SentimentModel, StocksentError
 from stocksent.cli import main
-from stocksent.data import read_records
 from stocksent.evaluation.evaluate import evaluate
 
 METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy", "threshold"}
@@ -28,7 +28,7 @@ def other_csv(tmp_path_factory) -> Path:
     """240 real labelled rows the small model never saw, as a plain CSV."""
     from conftest import DATA_PATH
 
-    records = read_records(DATA_PATH)[10_000:10_240]
+    records = records_of(DATA_PATH)[10_000:10_240]
     path = tmp_path_factory.mktemp("eval") / "other.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)

@@ -16,11 +16,10 @@ from conftest import DATA_PATH
 from stocksent.artifacts import load_model_dir, save_weights
 from stocksent.batching import iterate_batches
 from stocksent.cli import main
-from stocksent.data import read_labelled
 from stocksent.inference import flatten
 from stocksent.inference import onnx as export
 from stocksent.sentiment import SentimentModel
-from stocksent.splits import prepare_splits
+from stocksent.splits import load_splits
 
 MESSAGES = [
     "$SPY breaking out to new highs, loading calls 🚀",
@@ -65,9 +64,9 @@ def test_split(small_model_dir):
     """The trained model's own test split, rebuilt from what training recorded (as `evaluate` does)."""
     config = json.loads((small_model_dir / "config.json").read_text())
     model = SentimentModel.load(small_model_dir)
-    splits = prepare_splits(
-        read_labelled(DATA_PATH), model.text_options, config["data"]["split_seed"], config["data"]["max_examples"]
-    )
+    splits = load_splits(
+        DATA_PATH, model.text_options, config["data"]["split_seed"], config["data"]["max_examples"]
+    ).splits
     assert len(splits.test) == config["data"]["split"]["test"] > 100
     return splits.test
 
@@ -77,7 +76,7 @@ def test_onnx_matches_pytorch_on_the_whole_test_split(small_model_dir, tmp_path,
     torch_model = SentimentModel.load(model_dir, precision="float32")
     onnx_model = SentimentModel.load(model_dir, backend="onnx")
     assert isinstance(onnx_model.engine, export.OnnxEngine) and onnx_model.precision == "float32"
-    sequences = torch_model.encode(test_split.messages)
+    sequences = torch_model.encode(list(test_split.messages))
     reference = module_logits(torch_model.network, sequences)
     for batch_size in (1024, 7):
         got = onnx_model.engine.logits(*flatten(sequences), batch_size)

@@ -2,7 +2,7 @@
 
 Property-based (Hypothesis, derandomized so CI sees the same examples every run):
 - text normalisation: never raises; tokens are non-empty strings without whitespace, at most
-  max_tokens of them; the batched paths (normalise_many, normalise_flat) give exactly what
+  max_tokens of them; the batched path (normalise_flat) gives exactly what
   normalise gives per message, so no message's text leaks into its neighbour's.
 - the one reader (`stocksent.readers`, what every command reads through): arbitrary bytes (and
   JSON-, CSV- and gzip-shaped bytes) under every extension, strict or not, give batches of text,
@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stocksent.errors import StocksentError
-from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
+from stocksent.text import TextOptions, normalise, normalise_flat
 
 SETTINGS = settings(derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -62,7 +62,6 @@ def test_normalise_never_raises_and_gives_clean_tokens(message, opts):
 @example(batch=["ascii $SPY", "émoji 🚀 $SPY", ""], opts=TextOptions(keep_emoji=True, keep_cashtags=True))
 def test_batched_normalisation_is_per_message_normalisation(batch, opts):
     one_by_one = [normalise(m, opts) for m in batch]
-    assert normalise_many(batch, opts) == one_by_one
     tokens, lengths = normalise_flat(batch, opts)
     assert lengths == [len(t) for t in one_by_one]
     assert tokens == [token for t in one_by_one for token in t]

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import labelled_of
 from stocksent import Prediction, SentimentModel, StocksentError
 from stocksent.artifacts import CONFIG, METRICS, VOCAB, WEIGHTS, load_model_dir
-from stocksent.data import LABELS, read_labelled
 from stocksent.inference import TorchEngine, flatten, sigmoid
 from stocksent.inference.fast_cpu import AUTO_BFLOAT16_MIN, InferenceLSTM
+from stocksent.labels import LABELS
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
@@ -100,7 +101,7 @@ def test_threshold_decides_the_label(synthetic_model_dir) -> None:
 def test_different_messages_get_different_probabilities(model) -> None:
     from conftest import DATA_PATH
 
-    messages = read_labelled(DATA_PATH).messages[3000:3300]
+    messages = labelled_of(DATA_PATH)[0][3000:3300]
     proba = model.predict_proba(messages)
     assert np.isfinite(proba).all() and ((proba > 0) & (proba < 1)).all()
     assert len(np.unique(proba)) > 50

@@ -11,16 +11,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import texts_of
 from stocksent.batch.files import score_files
 from stocksent.cli import main
-from stocksent.data import read_texts
 
 
 @pytest.fixture(scope="module")
 def messages() -> list[str]:
     from conftest import DATA_PATH
 
-    return [m for m in read_texts(DATA_PATH)[:2600] if m.strip()][:2500]
+    return [m for m in texts_of(DATA_PATH)[:2600] if m.strip()][:2500]
 
 
 @pytest.fixture(scope="module")

@@ -294,10 +294,9 @@ def test_web_page_is_served_from_the_package(server):
 
 def test_concurrent_clients_each_get_their_own_answers(server, reference):
     """Requests scored in shared batches must come back to the right client, in order."""
-    from conftest import DATA_PATH
-    from stocksent.data import read_labelled
+    from conftest import DATA_PATH, labelled_of
 
-    pool = read_labelled(DATA_PATH).messages[:4000]
+    pool = labelled_of(DATA_PATH)[0][:4000]
     rng = np.random.default_rng(7)
     requests = [[pool[i] for i in rng.integers(0, len(pool), size)] for size in rng.choice([1, 1, 3, 40], 96)]
     expected = [reference.predict_proba(r) for r in requests]

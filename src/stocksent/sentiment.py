@@ -206,6 +206,26 @@ class SentimentModel:
         p = sigmoid(self._logits(as_list(texts), batch_size))
         return float(p[0]) if isinstance(texts, str) else p
 
+    def predict_proba_encoded(self, tokens, words: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """P(bullish) of messages already normalised (with this model's text options) and held as ids
+        into `words` (`corpus.TokenArrays`, as `corpus.read_corpus` reads them): the same numbers as
+        `predict_proba` on their texts, without normalising them again (`evaluate`).
+        """
+        import torch
+
+        mapping = self.vocab.mapping(words)
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            ids, lengths = tokens.subset(rows).flat()
+            logits = self.engine.logits(mapping[ids].astype(np.int64), lengths, batch_size)
+            logits[lengths == 0] = np.nan  # nothing to read: no evidence either way
+            return logits
+
+        if not len(tokens):
+            return np.empty(0, dtype=np.float32)
+        threads = torch.get_num_threads() if self.engine.parallel else 1
+        return sigmoid(map_chunks(score, np.arange(len(tokens)), batch_size, threads))
+
     @overload
     def predict(self, texts: str, batch_size: int = ...) -> Prediction: ...
     @overload

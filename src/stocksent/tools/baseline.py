@@ -1,8 +1,9 @@
 """The linear peer: TF-IDF word 1-2 grams + logistic regression on the LSTM's own split.
 
 An LSTM that loses to this model is not worth its cost, so the comparison must be fair: the same
-messages (`prepare_splits` with the default preset's text options and the same seed), the same
-tokens the LSTM sees, C and min_df chosen on the validation split only, one look at the test split.
+messages (train's split, `splits.load_splits`, with the default preset's text options and the same
+seed, or a trained model's recorded one), the same tokens the LSTM sees, C and min_df chosen on
+the validation split only, one look at the test split.
 """
 
 from __future__ import annotations

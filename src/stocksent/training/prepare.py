@@ -75,7 +75,7 @@ def prepare_data(
         vocab = Vocabulary.from_dict(read_json(out / VOCAB))
     # Every split shares one ids array: mapping it once maps them all.
     splits.train.encoded.mapped(vocab.mapping(loaded.words))
-    loaded.words = vocab.words
+    splits.words = vocab.words
     for part in (splits.train, splits.val, splits.test):
         part.tokens = LazyTokens(vocab.words, part.encoded)
     return TrainingData(loaded, vocab, splits.train.encoded, splits.val.encoded, splits.test.encoded)
