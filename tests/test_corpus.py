@@ -19,12 +19,13 @@ import pytest
 from conftest import DATA_PATH, labelled_of, records_of
 from stocksent.batching import iterate_batches, pad
 from stocksent.config import preset
-from stocksent.corpus import NO_TIME, TokenArrays, read_corpus
+from stocksent.corpus import NO_TIME, read_corpus
 from stocksent.dataset import sha256_file
 from stocksent.errors import StocksentError
 from stocksent.inference.engine import flatten
 from stocksent.splits import load_splits, recorded_splits, split_indices, split_positions
 from stocksent.text import TextOptions, normalise
+from stocksent.tokens import as_tokens
 from stocksent.vocab import Vocabulary
 
 EMOTIONS = DATA_PATH.parent / "StockEmotions_2020.csv.gz"
@@ -148,7 +149,12 @@ def test_token_arrays_batch_and_flatten_as_lists_of_arrays(spy_records) -> None:
     sequences = [
         np.arange(len(normalise(r["message"], OPTIONS)), dtype=np.int64) + i for i, r in enumerate(spy_records)
     ]
-    flat = TokenArrays.from_sequences(sequences)
+    flat = as_tokens(sequences)
+    manual = [np.zeros(max(len(s), 1), np.int64) for s in sequences[:3]]
+    for row, s in zip(manual, sequences[:3]):
+        row[: len(s)] = s
+    first = pad(sequences, np.arange(3)).ids.numpy()
+    assert all(np.array_equal(first[i, : len(manual[i])], manual[i]) for i in range(3))
     picked = flat.subset(np.arange(len(sequences))[::-3])
     lists = sequences[::-3]
     index = np.array([5, 0, 17, 3])

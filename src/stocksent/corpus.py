@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,162 +44,9 @@ from stocksent.columns import (
 )
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions, normalise_flat
+from stocksent.tokens import LazyTexts, TokenArrays
 
 log = logging.getLogger(__name__)
-_CHUNK = 1 << 20  # messages gathered at a time: bounds the int64 index arrays a gather needs
-
-
-class TokenArrays(Sequence):
-    """Messages' word ids laid end to end (`ids`, int32) with `offsets` (int64, n + 1); `rows`
-    picks and orders messages of a larger set without copying their ids (a split is one).
-
-    Indexing gives one message's ids (a view), so code written for a list of arrays still works;
-    `lengths`, `flat` and `batch` are the vectorised paths training and inference use.
-
-    >>> t = TokenArrays(np.array([5, 6, 7], np.int32), np.array([0, 2, 3]))
-    >>> t[0].tolist(), t.lengths.tolist(), t.subset([1, 0]).flat()[0].tolist()
-    ([5, 6], [2, 1], [7, 5, 6])
-    """
-
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray | None = None):
-        self.ids, self.offsets = ids, np.asarray(offsets, dtype=np.int64)
-        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
-
-    @classmethod
-    def from_sequences(cls, sequences: Sequence[np.ndarray]) -> TokenArrays:
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        ids = np.concatenate([np.asarray(s, np.int32) for s in sequences]) if len(sequences) else np.empty(0, np.int32)
-        return cls(ids, np.concatenate([[0], np.cumsum(lengths)]))
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1 if self.rows is None else len(self.rows)
-
-    def _row(self, i: int) -> int:
-        return int(i) if self.rows is None else int(self.rows[i])
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return self.subset(np.arange(len(self))[i])
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        row = self._row(i)
-        return self.ids[self.offsets[row] : self.offsets[row + 1]]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(len(self)):
-            yield self[i]
-
-    @property
-    def starts(self) -> np.ndarray:
-        starts = self.offsets[:-1]
-        return starts if self.rows is None else starts[self.rows]
-
-    @property
-    def lengths(self) -> np.ndarray:
-        lengths = np.diff(self.offsets)
-        return lengths if self.rows is None else lengths[self.rows]
-
-    def subset(self, index) -> TokenArrays:
-        """These messages at positions `index` (no ids copied)."""
-        index = np.asarray(index, dtype=np.int64)
-        return TokenArrays(self.ids, self.offsets, index if self.rows is None else self.rows[index])
-
-    def flat(self, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
-        """(ids end to end, lengths) in this order: the inference engines' input (int64)."""
-        starts, lengths = self.starts, self.lengths
-        out = np.empty(int(lengths.sum()), dtype=dtype)
-        done = 0
-        for lo in range(0, len(lengths), _CHUNK):
-            s, n = starts[lo : lo + _CHUNK], lengths[lo : lo + _CHUNK]
-            total = int(n.sum())
-            within = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-            out[done : done + total] = self.ids[np.repeat(s, n) + within]
-            done += total
-        return out, lengths
-
-    def batch(self, index: np.ndarray):
-        """The messages at `index` right-padded: the same `batching.Batch` as `batching.pad`."""
-        import torch
-
-        from stocksent.batching import Batch
-
-        index = np.asarray(index)
-        starts, lengths = self.starts[index], self.lengths[index]
-        width = max(int(lengths.max()), 1) if len(index) else 1
-        steps = np.arange(width)
-        inside = steps[None, :] < lengths[:, None]
-        ids = np.zeros((len(index), width), dtype=np.int64)
-        ids[inside] = self.ids[(starts[:, None] + steps[None, :])[inside]]
-        return Batch(torch.from_numpy(ids), torch.from_numpy(np.maximum(lengths, 1)), index)
-
-    def mapped(self, mapping: np.ndarray) -> TokenArrays:
-        """Every id replaced by `mapping[id]` (int32), in place and chunk by chunk, bounding memory."""
-        mapping = mapping.astype(np.int32, copy=False)
-        for lo in range(0, len(self.ids), _CHUNK * 16):
-            np.take(mapping, self.ids[lo : lo + _CHUNK * 16], out=self.ids[lo : lo + _CHUNK * 16])
-        return self
-
-    @property
-    def nbytes(self) -> int:
-        return self.ids.nbytes + self.offsets.nbytes + (0 if self.rows is None else self.rows.nbytes)
-
-
-class LazyTexts(Sequence):
-    """Messages held as Arrow strings (~1 byte per character, not a Python object each), by position."""
-
-    def __init__(self, chunks: list, rows: np.ndarray | None = None):
-        import pyarrow as pa
-
-        self.column = pa.chunked_array(chunks, type=pa.string()) if chunks else pa.chunked_array([], pa.string())
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.column) if self.rows is None else len(self.rows)
-
-    def subset(self, index) -> LazyTexts:
-        index = np.asarray(index, dtype=np.int64)
-        out = LazyTexts([])
-        out.column, out.rows = self.column, index if self.rows is None else self.rows[index]
-        return out
-
-    def tolist(self) -> list[str]:
-        column = self.column if self.rows is None else self.column.take(self.rows)
-        return column.to_pylist()
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return self.subset(np.arange(len(self))[i]).tolist()
-        return self.column[int(i if self.rows is None else self.rows[i])].as_py()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.tolist())
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other)
-
-
-class LazyTokens(Sequence):
-    """Each message's tokens as strings, decoded on demand from word ids (the baseline's input)."""
-
-    def __init__(self, words: Sequence[str], tokens: TokenArrays):
-        self.words, self.tokens = words, tokens
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(len(self))[i]]
-        return [self.words[w] for w in self.tokens[i].tolist()]
-
-    def __iter__(self) -> Iterator[list[str]]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other)
 
 
 @dataclass
@@ -368,6 +215,29 @@ def _first_copies(
     return keep
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Which column of a file holds what (`columns.find_column`); a file without labels is refused."""
+
+    text: str
+    label: str
+    time: str | None
+    id: str | None
+    ticker: str | None
+
+    @classmethod
+    def of(cls, names: list[str], path: Path) -> _Columns:
+        label = find_column(names, LABEL_COLUMNS)
+        if label is None:
+            raise StocksentError(
+                f"{path} has no 'sentiment' column (columns: {', '.join(names)}), so no rows labelled bullish "
+                "or bearish; training needs each message's tag in a 'sentiment' column (or StockTwits' "
+                "entities.sentiment)"
+            )
+        found = (find_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS))
+        return cls(resolve_text_column(names, None, str(path)), label, *found)
+
+
 def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, keep_text: bool, keep_tickers: bool):
     """Stream one file into the sinks; (rows, labelled rows, bad rows, whether it has times, its sha256),
     the file read once: parsed and hashed on the same pass."""
@@ -375,58 +245,21 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
 
     from stocksent.readers import read_chunks
 
-    ids_chunks, length_chunks, label_chunks, time_chunks, id_hashes, text_hashes, file_of, texts, tickers = sinks
     bad: list = []
     digest: dict[str, str] = {}
     rows = labelled = 0
-    has_times = False
-    label_name = time_name = id_name = ticker_name = text_name = None
+    columns = None
     for chunk in read_chunks([path], on_bad_row=bad.append, sha256=digest):
         batch = chunk.batch
-        names = batch.schema.names
-        if text_name is None:
-            text_name = resolve_text_column(names, None, str(path))
-            label_name = find_column(names, LABEL_COLUMNS)
-            time_name, id_name, ticker_name = (
-                find_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS)
-            )
-            if label_name is None:
-                raise StocksentError(
-                    f"{path} has no 'sentiment' column (columns: {', '.join(names)}), so no rows labelled bullish "
-                    "or bearish; training needs each message's tag in a 'sentiment' column (or StockTwits' "
-                    "entities.sentiment)"
-                )
+        columns = columns or _Columns.of(batch.schema.names, path)
         rows += batch.num_rows
-        labels = parse_labels(batch.column(label_name), str(path), chunk.lines, chunk.unit)
+        labels = parse_labels(batch.column(columns.label), str(path), chunk.lines, chunk.unit)
         good = labels >= 0
-        if not good.any():
-            continue
-        if not good.all():
-            batch = batch.filter(pa.array(good))
-            labels = labels[good]
-        labelled += batch.num_rows
-        message = batch.column(text_name)
-        values = message.to_pylist()
-        flat, lengths = normalise_flat(values, options)
-        ids_chunks.append(_word_ids(flat, word_ids))
-        length_chunks.append(np.asarray(lengths, dtype=np.int64))
-        label_chunks.append(labels)
-        if time_name is not None:
-            has_times = True
-            time_chunks.append(parse_times(batch.column(time_name)).ns)
-        else:
-            time_chunks.append(np.full(batch.num_rows, NO_TIME, dtype=np.int64))
-        if id_name is not None:
-            id_hashes.append(id_keys(batch.column(id_name)))
-        else:
-            id_hashes.append((np.zeros(batch.num_rows, dtype=np.uint64), np.zeros(batch.num_rows, dtype=bool)))
-        if many:
-            text_hashes.append(_hashes(values))
-        file_of.append(np.full(batch.num_rows, number, dtype=np.int32))
-        if keep_text:
-            texts.append(message)
-        if keep_tickers:
-            tickers.extend(_tickers(batch.column(ticker_name)) if ticker_name else map(" ".join, cashtags(values)))
+        if good.any():
+            if not good.all():
+                batch, labels = batch.filter(pa.array(good)), labels[good]
+            labelled += batch.num_rows
+            _add(batch, labels, columns, number, options, word_ids, sinks, many, keep_text, keep_tickers)
     if rows == 0:
         unread = f" ({len(bad)} bad rows, the first: {bad[0]})" if bad else ""
         raise StocksentError(f"{path} contains no messages{unread}; give a file with one or more labelled messages")
@@ -437,7 +270,30 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
         )
     if bad:
         log.info(f"{path}: {len(bad)} rows left out, the first: {bad[0]}")
-    return rows, labelled, len(bad), has_times, digest[str(path)]
+    return rows, labelled, len(bad), columns.time is not None, digest[str(path)]
+
+
+def _add(batch, labels, columns: _Columns, number, options, word_ids, sinks, many, keep_text, keep_tickers) -> None:
+    """One batch of labelled rows into the sinks: word ids, lengths, labels, times, ids, text hashes."""
+    ids_chunks, length_chunks, label_chunks, time_chunks, id_hashes, text_hashes, file_of, texts, tickers = sinks
+    n = batch.num_rows
+    message = batch.column(columns.text)
+    values = message.to_pylist()
+    flat, lengths = normalise_flat(values, options)
+    ids_chunks.append(_word_ids(flat, word_ids))
+    length_chunks.append(np.asarray(lengths, dtype=np.int64))
+    label_chunks.append(labels)
+    times = parse_times(batch.column(columns.time)).ns if columns.time else np.full(n, NO_TIME, np.int64)
+    time_chunks.append(times)
+    no_id = (np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=bool))
+    id_hashes.append(id_keys(batch.column(columns.id)) if columns.id else no_id)
+    if many:
+        text_hashes.append(_hashes(values))
+    file_of.append(np.full(n, number, dtype=np.int32))
+    if keep_text:
+        texts.append(message)
+    if keep_tickers:
+        tickers.extend(_tickers(batch.column(columns.ticker)) if columns.ticker else map(" ".join, cashtags(values)))
 
 
 def _word_ids(flat: list[str], word_ids: dict[str, int]) -> np.ndarray:

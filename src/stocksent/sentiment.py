@@ -208,7 +208,7 @@ class SentimentModel:
 
     def predict_proba_encoded(self, tokens, words: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
         """P(bullish) of messages already normalised (with this model's text options) and held as ids
-        into `words` (`corpus.TokenArrays`, as `corpus.read_corpus` reads them): the same numbers as
+        into `words` (`tokens.TokenArrays`, as `corpus.read_corpus` reads them): the same numbers as
         `predict_proba` on their texts, without normalising them again (`evaluate`).
         """
         import torch

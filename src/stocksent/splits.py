@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stocksent.corpus import NO_TIME, Corpus, LazyTokens, TokenArrays, expand_data, read_corpus
+from stocksent.corpus import NO_TIME, Corpus, expand_data, read_corpus
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions
+from stocksent.tokens import LazyTokens, TokenArrays
 
 SPLITS = ("random", "time")
 
@@ -35,7 +36,7 @@ class Split:
     messages: Sequence[str] | None  # raw text, for reports and the baseline (None: not kept, as in training)
     tokens: Sequence[list[str]]  # a list per message (decoded on demand where `encoded` holds the ids)
     labels: np.ndarray  # float32, 1.0 bullish
-    encoded: TokenArrays | None = None  # the messages' ids into the corpus' `words` (see corpus.py)
+    encoded: TokenArrays | None = None  # the messages' ids into the corpus' `words` (tokens.py)
     times: np.ndarray | None = None  # int64 ns UTC (corpus.NO_TIME: unknown), where the data have times
     tickers: list[str] | None = None  # where asked for (evaluate --by ticker)
 

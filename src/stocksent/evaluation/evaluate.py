@@ -6,13 +6,22 @@ import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from stocksent.errors import StocksentError
 from stocksent.evaluation.metrics import classification_metrics
 
-if TYPE_CHECKING:
-    from stocksent.sentiment import SentimentModel
+
+class Scored(Protocol):
+    """What `evaluate` needs of a model (a `SentimentModel`), named here so that this module, which
+    `SentimentModel.evaluate` calls, never imports the model back (not even for a type)."""
+
+    config: dict
+    text_options: Any
+    threshold: float
+
+    def predict_proba_encoded(self, tokens: Any, words: Sequence[str]) -> Any: ...
+
 
 DataPaths = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -30,7 +39,7 @@ def _given_files(data_path: DataPaths) -> list[Path]:
 
 
 def evaluate(
-    model: SentimentModel, data_path: DataPaths | None = None, split: str | None = None, by: str | None = None
+    model: Scored, data_path: DataPaths | None = None, split: str | None = None, by: str | None = None
 ) -> dict:
     """Metrics dict as `evaluate --json` prints it.
 

@@ -107,53 +107,45 @@ def _raise(raw: RawFile, exc: Exception, rows: _Rows):
 
 def _record_blocks(path, rows: _Rows) -> Iterator[Piece]:
     """The rest of the file from record `rows.next_record`, split by `csv_records`, parsed in blocks."""
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    parse, convert = _options(rows.names, rows.on_invalid)
     with RawFile(path) as raw:
         found = records(raw.stream(), MAX_RECORD_BYTES)
-        for number, (_, _) in enumerate(found, start=1):  # the header and the records already read
+        for number, _ in enumerate(found, start=1):  # the header and the records already read
             if number == rows.next_record - 1:
                 break
         block: list[bytes] = []
         size = 0
-
-        def parsed() -> Piece | None:
-            data = b"".join(block)
-            read = pcsv.ReadOptions(use_threads=False, block_size=max(BLOCK, 2 * len(data)), column_names=rows.names)
-            try:
-                table = pcsv.read_csv(
-                    pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert
-                )
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise StocksentError(f"{path}: cannot read as CSV after line {rows.next_line} ({exc})") from None
-            batches = table.combine_chunks().to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
-            return rows.take(batches[0], raw.tell(), records=len(block))
-
         for record, newlines in found:
+            if record is not None:
+                block.append(record if record.endswith((b"\n", b"\r")) else record + b"\n")
+                size += len(record)
+            if block and (record is None or size >= BLOCK):
+                yield from _parsed(path, block, rows, raw.tell())
+                block, size = [], 0
             if record is None:
-                if block:
-                    piece = parsed()
-                    block, size = [], 0
-                    if piece is not None:
-                        yield piece
                 bad = f"a record over {MAX_RECORD_BYTES:,} bytes, the most one row may hold"
                 rows.bad(BadRow(rows.source, rows.next_line, bad))
                 rows.next_record, rows.next_line = rows.next_record + 1, rows.next_line + newlines
-                continue
-            block.append(record if record.endswith((b"\n", b"\r")) else record + b"\n")
-            size += len(record)
-            if size >= BLOCK:
-                piece = parsed()
-                block, size = [], 0
-                if piece is not None:
-                    yield piece
         if block:
-            piece = parsed()
-            if piece is not None:
-                yield piece
+            yield from _parsed(path, block, rows, raw.tell())
     rows.flush_invalid()
+
+
+def _parsed(path, block: list[bytes], rows: _Rows, position: int) -> Iterator[Piece]:
+    """One block of whole records parsed by pyarrow (its block made to fit them all)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    parse, convert = _options(rows.names, rows.on_invalid)
+    data = b"".join(block)
+    read = pcsv.ReadOptions(use_threads=False, block_size=max(BLOCK, 2 * len(data)), column_names=rows.names)
+    try:
+        table = pcsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StocksentError(f"{path}: cannot read as CSV after line {rows.next_line} ({exc})") from None
+    batches = table.combine_chunks().to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    piece = rows.take(batches[0], position, records=len(block))
+    if piece is not None:
+        yield piece
 
 
 class _Rows:
