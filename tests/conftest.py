@@ -10,6 +10,19 @@ import pytest
 DATA_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "StockTwits_SPY_Sentiment_2017.gz"
 
 
+def write(path: Path, text: str) -> Path:
+    """`text` as the UTF-8 bytes of `path` (no newline translation): a test's input file."""
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def assert_one_line(exc: pytest.ExceptionInfo) -> str:
+    """The message of a raised StocksentError, checked to be one non-empty line."""
+    message = str(exc.value)
+    assert message and "\n" not in message
+    return message
+
+
 def records_of(path) -> list[dict]:
     """Every row of a file as {"message", "sentiment"}, read as every command reads it (`stocksent.readers`)."""
     from stocksent.columns import LABEL_COLUMNS, find_column, resolve_text_column

@@ -12,20 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_one_line, write
 from stocksent import dataset
 from stocksent.dataset import DATASET_FILENAME, DATASET_SHA256, cache_dir, download, locate_dataset, sha256_file
 from stocksent.errors import StocksentError
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_bytes(text.encode("utf-8"))
-    return path
-
-
-def assert_one_line(exc: pytest.ExceptionInfo[StocksentError]) -> str:
-    message = str(exc.value)
-    assert message and "\n" not in message
-    return message
 
 
 def test_real_dataset_hash(real_data_path: Path) -> None:

@@ -14,14 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import assert_one_line, write
 from stocksent.columns import find_column, parse_labels, resolve_text_column
 from stocksent.errors import StocksentError
 from stocksent.readers import BadRow, format_of, iter_batches, read_chunks, read_stream
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_bytes(text.encode("utf-8"))
-    return path
 
 
 def records(path, strict: bool = True, **kwargs) -> list[dict]:
@@ -44,12 +40,6 @@ def bad_rows(path, **kwargs) -> list[BadRow]:
     for _ in iter_batches(path, on_bad_row=found.append, **kwargs):
         pass
     return found
-
-
-def assert_one_line(exc: pytest.ExceptionInfo[StocksentError]) -> str:
-    message = str(exc.value)
-    assert message and "\n" not in message
-    return message
 
 
 # --------------------------------------------------------------------------- the real dataset
