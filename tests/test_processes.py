@@ -28,10 +28,9 @@ GONE_WITHIN_S = 120  # what "at once" is allowed to take on a loaded machine bef
 
 def write_rows(path: Path, count: int) -> Path:
     """`count` real messages with ids, as a CSV file that `score` reads."""
-    from conftest import DATA_PATH
-    from stocksent.data import read_texts
+    from conftest import DATA_PATH, texts_of
 
-    texts = [t for t in read_texts(DATA_PATH)[:20_000] if t.strip()]
+    texts = [t for t in texts_of(DATA_PATH)[:20_000] if t.strip()]
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "message"])
@@ -177,7 +176,7 @@ if sys.argv[2] == "poll":  # as on a platform with neither pidfd nor kqueue
     del os.pidfd_open
     if hasattr(select, "kqueue"):
         del select.kqueue
-from stocksent.processes import exit_with
+from stocksent.lifetime import exit_with
 exit_with(int(sys.argv[1]))
 print("watching", flush=True)
 time.sleep(600)
@@ -186,7 +185,7 @@ time.sleep(600)
 
 @pytest.mark.parametrize("way", ["event", "poll"])
 def test_exit_with_ends_the_process_when_the_watched_one_ends(way):
-    from stocksent.processes import ORPHANED
+    from stocksent.lifetime import ORPHANED
 
     watched = subprocess.Popen(["sleep", "600"])
     watcher = subprocess.Popen(
@@ -204,7 +203,7 @@ def test_exit_with_ends_the_process_when_the_watched_one_ends(way):
 
 @pytest.mark.parametrize("way", ["event", "poll"])
 def test_exit_with_a_process_already_gone_ends_at_once(way):
-    from stocksent.processes import ORPHANED
+    from stocksent.lifetime import ORPHANED
 
     gone = subprocess.Popen(["true"])
     gone.wait()

@@ -21,10 +21,9 @@ CLIENTS = 30
 
 @pytest.fixture(scope="module")
 def big_body() -> bytes:
-    from conftest import DATA_PATH
-    from stocksent.data import read_texts
+    from conftest import DATA_PATH, texts_of
 
-    texts = [t.replace("\n", " ") for t in read_texts(DATA_PATH)[:5000] if t.strip()]
+    texts = [t.replace("\n", " ") for t in texts_of(DATA_PATH)[:5000] if t.strip()]
     messages, i = [], 0
     for _ in range(1024):
         parts = []

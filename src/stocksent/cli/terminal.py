@@ -9,9 +9,6 @@ decode to the very same text.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 # C0 controls, DEL and C1 controls, and the Unicode bidirectional embeddings, overrides and isolates.
 _CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 _SHOWN = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
@@ -28,10 +25,11 @@ def printable(text: str) -> str:
     return text.translate(_SHOWN)
 
 
-def json_line(value: Any) -> str:
-    """`value` as one line of JSON (UTF-8 text kept), no control character left raw.
+def json_escaped(text: str) -> str:
+    """JSON text with no control character left raw: JSON escapes C0 itself, the rest become \\u
+    escapes, which decode to the same characters.
 
-    >>> json_line({"message": "\\x9b2J"})
+    >>> json_escaped('{"message": "\x9b2J"}')
     '{"message": "\\\\u009b2J"}'
     """
-    return json.dumps(value, ensure_ascii=False).translate(_JSON_ESCAPES)
+    return text.translate(_JSON_ESCAPES)

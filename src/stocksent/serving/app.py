@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from stocksent.data import LABELS
+from stocksent.labels import prediction_fields
 from stocksent.sentiment import SentimentModel
 from stocksent.serving.admission import Admission
 from stocksent.serving.body import parse_messages
@@ -143,10 +143,10 @@ def build_app(
     async def predict(request: Request) -> Response:
         messages = parse_messages(await request.body())
         probs = await batcher.score(messages)  # off the event loop: /healthz never waits on a big batch
-        if not np.isfinite(probs).all():  # loading refuses non-finite weights; never send NaN all the same
-            log.error("the model gave a non-finite probability on %d message(s)", int((~np.isfinite(probs)).sum()))
+        if np.isinf(probs).any():  # loading refuses non-finite weights; never send one all the same
+            log.error("the model gave an infinite probability on %d message(s)", int(np.isinf(probs).sum()))
             raise ApiError(500, "internal_error", "the model gave an invalid probability; the server log has details")
-        predictions = [{"label": LABELS[int(p >= threshold)], "p_bullish": float(p)} for p in probs]
+        predictions = [prediction_fields(p, threshold) for p in probs.tolist()]  # NaN: no words, no label
         return json_response({"predictions": predictions, "model": model_id})
 
     @app.get("/v1/model", tags=["model"], summary="The model's id, config, test metrics and data sha256")

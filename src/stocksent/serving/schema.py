@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stocksent.data import LABELS
+from stocksent.labels import LABELS, NO_WORDS
 from stocksent.serving.limits import MAX_CHARS, MAX_MESSAGES
 
 
@@ -28,8 +28,9 @@ class PredictRequest(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    label: str = Field(description=" or ".join(LABELS))
-    p_bullish: float = Field(description="probability that the message is bullish")
+    label: str | None = Field(description=" or ".join(LABELS) + "; null for a message with no words to score")
+    p_bullish: float | None = Field(description="probability that the message is bullish; null with the label")
+    reason: str | None = Field(None, description=f"only where label is null: {NO_WORDS!r}")
 
 
 class PredictResponse(BaseModel):

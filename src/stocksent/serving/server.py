@@ -102,7 +102,7 @@ def run(
             THREADS_ENV: str(threads),
             SHA256_ENV: json.dumps(pinned),
             BODY_TIMEOUT_ENV: repr(body_timeout),
-            PARENT_ENV: str(os.getpid()),  # each worker ends with this process (processes.exit_with)
+            PARENT_ENV: str(os.getpid()),  # each worker ends with this process (lifetime.exit_with)
         }
     )
     from stocksent.serving.supervisor import Supervisor

@@ -5,7 +5,7 @@ imports torch: one that finds other files refuses within a second of starting, w
 supervisor still answers its health pings promptly, so the parent stops at once (a worker that dies
 in the middle of a slow import can leave the supervisor waiting a whole health-check timeout). The
 load checks the digests again on the very bytes it reads (artifacts.load_model_files). And first of
-all a worker ties its life to the parent's (processes.exit_with): a `kill -9` of `serve` leaves no
+all a worker ties its life to the parent's (lifetime.exit_with): a `kill -9` of `serve` leaves no
 worker answering on the port.
 """
 
@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from stocksent.processes import exit_with
+from stocksent.lifetime import exit_with
 
 MODEL_ENV, BACKEND_ENV, THREADS_ENV = "STOCKSENT_SERVE_MODEL", "STOCKSENT_SERVE_BACKEND", "STOCKSENT_SERVE_THREADS"
 SHA256_ENV, BODY_TIMEOUT_ENV = "STOCKSENT_SERVE_SHA256", "STOCKSENT_SERVE_BODY_TIMEOUT"
