@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from serve_helpers import running_server
-from stocksent.serving.limits import MAX_HEADER_BYTES, MAX_INFLIGHT_BYTES, QUEUE_WAIT_S
+from stocksent.serving.limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_INFLIGHT_BYTES, QUEUE_WAIT_S
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])
@@ -89,6 +89,14 @@ def test_a_head_under_the_limit_and_a_large_body_in_one_piece_are_served(server)
     request = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nX-Filler: %b\r\nContent-Length: %d\r\n" % (filler, len(body))
     status, _, reply = parse(exchange(server, request + b"Connection: close\r\n\r\n" + body))
     assert status == 200 and len(json.loads(reply)["predictions"]) == 20
+
+
+def test_a_refused_body_still_being_sent_gets_its_answer_not_a_reset(server):
+    """The server refuses a body over the limit on its Content-Length alone; the client, still
+    sending it, must read the whole JSON 413 (closed with unread data, the connection would be reset)."""
+    head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1)
+    reply = json_error(exchange(server, head + b"a" * (4 << 20)), 413, "body_too_large")
+    assert "MiB" in reply["message"]
 
 
 def predict(url: str, content: bytes, headers: dict | None = None) -> httpx.Response:

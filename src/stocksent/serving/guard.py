@@ -16,7 +16,6 @@ Pure ASGI, answering itself, so no framework layer turns these into other errors
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from starlette.requests import ClientDisconnect
@@ -104,11 +103,11 @@ class RequestGuard:
         try:
             check_body_headers(headers)
         except ApiError as error:
-            return await self.refuse(error, scope, receive, send)
+            return await send_error(error, scope, send)
         cost = int(declared) if declared is not None else 0
         if not await self.admission.enter(cost):
             log.info("%s from %s: no room for %d bytes, answered 503", where(scope), client(scope), cost)
-            return await self.refuse(busy(self.admission.draining), scope, receive, send)
+            return await send_error(busy(self.admission.draining), scope, send)
         held = [max(cost, MIN_REQUEST_BYTES)]  # what enter took
         try:
             body = await self.read_body(receive, held)
@@ -165,20 +164,6 @@ class RequestGuard:
             chunks.append(piece)
             if not message.get("more_body"):
                 return b"".join(chunks)
-
-    async def refuse(self, error: ApiError, scope, receive, send) -> None:
-        """Answer `error` once the client has sent its body, read and dropped a piece at a time (no
-        memory held): a connection closed with unread data is reset, and the client may then never
-        see the answer. A body that stops coming is left after `idle_timeout` s."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        with contextlib.suppress(TimeoutError):
-            while True:
-                wait = max(min(self.idle_timeout, deadline - loop.time()), 0.0)
-                message = await asyncio.wait_for(receive(), wait)
-                if message["type"] != "http.request" or not message.get("more_body"):
-                    break
-        await send_error(error, scope, send)
 
     def too_large(self) -> ApiError:
         return ApiError(

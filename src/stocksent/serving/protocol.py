@@ -9,6 +9,8 @@
 - Malformed HTTP (a bad request line, Content-Length negative, huge or twice, Content-Length with
   Transfer-Encoding, a non-ASCII path, TLS on the plain port) gets the service's JSON 400 rather than
   uvicorn's plain text.
+- Every close is a lingering close (LingeringTransport): a refused request's unread body never
+  makes the kernel reset the connection before the client has its answer.
 - A graceful shutdown (SIGTERM) first tells the app's admission to refuse waiting requests
   (admission.drain_all), so they get a 503 at once instead of a 500 when the grace period ends.
 
@@ -31,7 +33,51 @@ from stocksent.serving.limits import HEADER_TIMEOUT_S, MAX_HEADER_BYTES
 
 log = logging.getLogger("stocksent.serving.server")
 _HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
+LINGER_S = 5.0  # how long a closing connection drops what the client still sends (LingeringTransport)
 _TLS_HANDSHAKE = b"\x16\x03"  # a TLS record of type handshake, version 3.x: a ClientHello
+
+
+class LingeringTransport:
+    """A connection's transport whose close() is a lingering close: the reply already written goes
+    out with a FIN, what the client still sends (the body of a refused request) is read and dropped
+    for up to `linger` seconds or until the client closes, and only then the socket is closed.
+    Closed at once with unread data, the kernel would reset the connection, and a client still
+    sending its body could lose the answer (a 400, 413 or 503) before reading it."""
+
+    def __init__(self, transport, linger: float):
+        self._transport, self._linger = transport, linger
+        self.lingering = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if not self.lingering:
+            self._transport.write(data)
+
+    def close(self) -> None:
+        if self.lingering or self._transport.is_closing():
+            return
+        self.lingering = True
+        try:
+            if self._transport.can_write_eof():
+                self._transport.write_eof()  # after what is buffered: the client reads the whole reply
+            self._transport.resume_reading()  # drain, even where uvicorn paused reading
+        except (OSError, RuntimeError):
+            self._transport.close()
+            return
+        self._timer = asyncio.get_running_loop().call_later(self._linger, self.finish)
+
+    def finish(self) -> None:
+        """The client is done (or took too long): close for real."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._transport.close()
 
 
 def error_bytes(status: int, reason: str, code: str, message: str) -> bytes:
@@ -81,10 +127,18 @@ class HeadGuard:
             self._head_timer = None
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(LingeringTransport(transport, LINGER_S))
         self._arm(self.header_timeout)
 
+    def eof_received(self):
+        if self.transport.lingering:
+            self.transport.finish()
+            return None
+        return super().eof_received()
+
     def data_received(self, data: bytes) -> None:
+        if self.transport.lingering:  # a refused request's rest: dropped
+            return
         if not self._first_bytes:
             self._first_bytes = data[:2]
         reading = self._reading_head()
@@ -132,6 +186,7 @@ class HeadGuard:
     def connection_lost(self, exc) -> None:
         self._disarm()
         super().connection_lost(exc)
+        self.transport.finish()
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
