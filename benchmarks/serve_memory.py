@@ -17,14 +17,13 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from load_serve import DEFAULT_DATA, free_port, load_messages, stop_server, wait_healthy
+from load_serve import DEFAULT_DATA, load_messages, server_for, stop_server, wait_healthy
 from score import TreeSampler, memory_kib, tree
 
 REQUEST_TIMEOUT_S = 600.0
@@ -79,17 +78,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--idle", type=float, default=3.0, help="seconds idle before the memory is read again")
     args = parser.parse_args()
-    if not (args.model or args.url):
-        parser.error("give --model DIR (to start a server) or --url")
-    process = None
-    if args.url:
-        url = args.url.rstrip("/")
-    else:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        command = [str(Path(sys.executable).with_name("stocksent")), "serve", "--model", args.model]
-        command += ["--port", str(port), "--workers", str(args.workers)]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url, process = server_for(parser, args)
     split = urlsplit(url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     rows = []
