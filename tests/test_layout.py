@@ -32,6 +32,7 @@ LAYERS = [
         "batching",
         "model",
         "artifacts",
+        "rates",
     ),
     ("inference",),
     ("sentiment", "evaluation", "training"),

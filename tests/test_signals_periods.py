@@ -129,3 +129,38 @@ def test_unknown_options_and_times_outside_the_calendar_are_user_errors():
         make_periods("lse", "1D")
     with pytest.raises(StocksentError, match="outside the NYSE calendar"):
         make_periods("nyse", "1D").assign(ns("1999-01-04T15:00:00Z"))
+
+
+@pytest.mark.parametrize(
+    ("calendar", "freq"),
+    [("nyse", "30min"), ("nyse", "1h"), ("nyse", "1D"), ("nyse", "1W"), ("24x7", "30min"), ("24x7", "1W")],
+)
+def test_positions_number_the_periods_one_by_one(calendar, freq):
+    periods = make_periods(calendar, freq)
+    first, last = periods.assign(ns("2019-12-20T15:00:00Z", "2020-01-10T15:00:00Z"))[0]
+    keys = periods.grid(first, last)
+    places = periods.position(keys)
+    assert np.array_equal(np.diff(places), np.ones(len(keys) - 1))
+    assert np.array_equal(periods.key_at(places), keys)
+    assert keys[0] == first and keys[-1] == last
+
+
+def test_near_keeps_the_periods_within_reach_and_counts_what_it_leaves_out():
+    periods = make_periods("nyse", "1D")
+    keys = periods.assign(ns("2020-01-02T15:00:00Z", "2020-01-06T15:00:00Z", "2020-03-02T15:00:00Z"))[0]
+    kept, skipped = periods.near(keys, reach=2)
+    dates = [str(d) for d in periods.describe(kept)["session_date"]]
+    # 2 Jan, 3 Jan, 6 Jan and the two sessions after it; then the two sessions before 2 March and it.
+    assert dates == [
+        "2020-01-02",
+        "2020-01-03",
+        "2020-01-06",
+        "2020-01-07",
+        "2020-01-08",
+        "2020-02-27",
+        "2020-02-28",
+        "2020-03-02",
+    ]
+    assert list(skipped) == [0, 0, 0, 0, 0, 2, 0, 0]  # left out before 27 Feb: many, shown as the reach
+    whole = periods.grid(keys[0], keys[-1])
+    assert np.isin(kept, whole).all() and len(whole) == 41

@@ -5,8 +5,10 @@ Streaming in two steps per batch, so that duplicates are never scored:
                    tickers under `single_ticker_only`, an id already seen) and returns the rest;
   `add(frame)`     takes those rows with `p_bullish` added, counts each message once for every
                    ticker it names, and adds per (ticker, period) sums.
-`table()` returns the sums of every period from each ticker's first to its last (empty periods
-included). Memory: the sums (tickers × periods, independent of the number of messages) plus two
+`table(reach)` returns the sums of the periods with messages and of the empty periods within
+`reach` periods of one (all periods from each ticker's first to its last where `reach` is None),
+with `skipped_before`: how many empty periods were left out just before each row (at most
+`reach`), so trailing windows can be computed as if they were there. Memory: the sums (tickers × periods, independent of the number of messages) plus two
 `SeenSet`s (message ids; (ticker, period, user) for distinct users) capped at `max_resident_keys`
 keys each, the rest spilled to a temporary directory.
 
@@ -27,6 +29,7 @@ from itertools import chain
 import numpy as np
 
 from stocksent.signals.periods import NS_DAY, PARTS, Periods, make_periods
+from stocksent.signals.quantify import P_BINS, bin_of
 from stocksent.signals.seen import SeenSet
 
 __all__ = ["IndexBuilder", "SUMS", "calendar_of"]
@@ -37,7 +40,10 @@ PART_COLUMNS = tuple(f"n_{part.replace('-', '_')}" for part in PARTS)  # n_pre_m
 SUMS = (
     "n_msgs",
     "sum_p",
+    "sum_p2",
     "n_bull",
+    "n_neutral",
+    "n_over",
     "n_tagged_bull",
     "n_tagged_bear",
     "n_users",
@@ -45,6 +51,8 @@ SUMS = (
     "n_multi",
     *PART_COLUMNS,
 )
+# Per-period histogram of P(bullish), for EM (signals.quantify): messages and their sum of p per bin.
+HISTOGRAM = tuple(f"hist_n_{i}" for i in range(P_BINS)) + tuple(f"hist_p_{i}" for i in range(P_BINS))
 _COMBINE_EVERY = 16  # partial-sum frames kept before they are summed into one
 
 
@@ -67,20 +75,36 @@ class IndexBuilder:
         threshold: float = 0.5,
         max_resident_keys: int = 2_000_000,
         spill_dir: str | None = None,
+        neutral: tuple[float, float] | None = None,
+        histogram: bool = False,
     ):
-        if calendar not in ("auto", "nyse", "24x7"):
-            from stocksent.errors import StocksentError
+        from stocksent.errors import StocksentError
+        from stocksent.signals.periods import freq_ns
 
+        if calendar not in ("auto", "nyse", "24x7"):
             raise StocksentError(f"unknown calendar {calendar!r}: use auto, nyse or 24x7")
+        if neutral is not None and not 0.0 <= neutral[0] <= threshold <= neutral[1] <= 1.0:
+            raise StocksentError(
+                f"the neutral band {neutral[0]:g},{neutral[1]:g} must hold the model's threshold {threshold:.4g} "
+                "(low <= threshold <= high, within 0 and 1), so it never turns a label around"
+            )
+        freq_ns(freq)
         self.freq, self.calendar = freq, calendar
         self.tickers = {t.strip().lstrip("$").upper() for t in tickers} if tickers else None
         self.single_ticker_only = single_ticker_only
         self.threshold = threshold
-        self.periods: dict[str, Periods] = {name: make_periods(name, freq) for name in ("nyse", "24x7")}
+        self.neutral = neutral
+        self.sums = SUMS + HISTOGRAM if histogram else SUMS
+        self._periods: dict[str, Periods] = {}  # made on first use: NYSE sessions need exchange_calendars
         self._ids = SeenSet(max_resident_keys, spill_dir)
         self._users = SeenSet(max_resident_keys, spill_dir)
         self._partials: list = []
         self.counts: Counter = Counter()
+
+    def periods(self, calendar: str) -> Periods:
+        if calendar not in self._periods:
+            self._periods[calendar] = make_periods(calendar, self.freq)
+        return self._periods[calendar]
 
     # ------------------------------------------------------------------ streaming
 
@@ -118,10 +142,15 @@ class IndexBuilder:
             wanted = np.fromiter((t in self.tickers for t in ticker), bool, len(ticker))
             parent, ticker = parent[wanted], ticker[wanted]
         p = frame["p_bullish"].to_numpy(dtype=np.float64)[parent]
-        if "label" in frame and frame["label"].notna().all():
+        over = p >= self.threshold
+        neutral = np.zeros(len(p), dtype=bool)
+        if self.neutral is not None:
+            bull = p >= self.neutral[1]
+            neutral = (p >= self.neutral[0]) & ~bull
+        elif "label" in frame and frame["label"].notna().all():
             bull = (frame["label"].to_numpy() == "bullish")[parent]
         else:
-            bull = p >= self.threshold
+            bull = over
         tag = frame["tag"].to_numpy()[parent]
         ts = frame["ts"].to_numpy()[parent]
         date_only = frame["date_only"].to_numpy()[parent]
@@ -130,7 +159,7 @@ class IndexBuilder:
         part = np.zeros(len(ticker), dtype=np.int8)
         for name in np.unique(calendars):
             rows = calendars == name
-            key[rows], part[rows] = self.periods[name].assign(ts[rows], date_only[rows])
+            key[rows], part[rows] = self.periods(name).assign(ts[rows], date_only[rows])
         has_user = frame["has_user"].to_numpy()[parent]
         new_user = np.zeros(len(ticker), dtype=bool)
         if has_user.any():
@@ -144,7 +173,10 @@ class IndexBuilder:
             "key": key,
             "n_msgs": np.ones(len(ticker), dtype=np.int64),
             "sum_p": p,
+            "sum_p2": p * p,
             "n_bull": bull.astype(np.int64),
+            "n_neutral": neutral.astype(np.int64),
+            "n_over": over.astype(np.int64),
             "n_tagged_bull": (tag == 1).astype(np.int64),
             "n_tagged_bear": (tag == 0).astype(np.int64),
             "n_users": new_user.astype(np.int64),
@@ -153,6 +185,12 @@ class IndexBuilder:
         }
         for code, name in enumerate(PART_COLUMNS):
             columns[name] = (part == code).astype(np.int64)
+        if len(self.sums) > len(SUMS):
+            bins = bin_of(p)
+            for i in range(P_BINS):
+                here = bins == i
+                columns[f"hist_n_{i}"] = here.astype(np.int64)
+                columns[f"hist_p_{i}"] = np.where(here, p, 0.0)
         sums = pd.DataFrame(columns).groupby(["calendar", "ticker", "key"], sort=False).sum()
         self._partials.append(sums)
         self.counts["messages counted"] += len(frame)
@@ -168,15 +206,17 @@ class IndexBuilder:
 
     # ------------------------------------------------------------------ result
 
-    def table(self):
-        """Sums per (ticker, period) with every period between each ticker's first and last, sorted.
+    def table(self, reach: int | None = None):
+        """Sums per (ticker, period), sorted: the periods with messages, and the empty ones within
+        `reach` periods of them (every period between each ticker's first and last if None).
 
-        Columns: ticker, calendar, period_start, period_end (UTC), session_date, session, and SUMS.
+        Columns: ticker, calendar, period_start, period_end (UTC), session_date, session,
+        skipped_before (empty periods left out just before the row, at most `reach`), and the sums.
         """
         import pandas as pd
 
         if not self._partials:
-            return pd.DataFrame(columns=["ticker", "calendar", "key", *SUMS])
+            return pd.DataFrame(columns=["ticker", "calendar", "key", "skipped_before", *self.sums])
         sums = self._combined()
         self._partials = [sums]
         pieces = []
@@ -184,8 +224,12 @@ class IndexBuilder:
         groups = dict(list(sums.groupby(level=["calendar", "ticker"], sort=False)))
         for calendar, ticker in order:
             group = groups[(calendar, ticker)].droplevel(["calendar", "ticker"]).sort_index()
-            periods = self.periods[calendar]
-            keys = periods.grid(int(group.index[0]), int(group.index[-1]))
+            periods = self.periods(calendar)
+            if reach is None:
+                keys = periods.grid(int(group.index[0]), int(group.index[-1]))
+                skipped = np.zeros(len(keys), dtype=np.int64)
+            else:
+                keys, skipped = periods.near(group.index.to_numpy(dtype=np.int64), reach)
             filled = group.reindex(keys, fill_value=0)
             described = periods.describe(keys)
             frame = pd.DataFrame(
@@ -198,9 +242,10 @@ class IndexBuilder:
                     if calendar == "nyse"
                     else [None] * len(keys),
                     "session": described["session"],
+                    "skipped_before": skipped,
                 }
             )
-            for name in SUMS:
+            for name in self.sums:
                 frame[name] = filled[name].to_numpy()
             if filled["n_with_user"].sum() == 0:  # users unknown for this ticker: not zero users
                 frame["n_users"] = pd.array([pd.NA] * len(keys), dtype="Int64")

@@ -70,9 +70,34 @@ class Periods:
         """Columns for the rows of these keys: period_start, period_end (UTC), session_date, session."""
         raise NotImplementedError
 
+    def position(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's place (int64) in the calendar's sequence of periods: consecutive periods differ by 1."""
+        raise NotImplementedError
+
+    def key_at(self, positions: np.ndarray) -> np.ndarray:
+        """The period keys at these places (the inverse of `position`)."""
+        raise NotImplementedError
+
     def grid(self, first: int, last: int) -> np.ndarray:
         """Every period key from `first` to `last`, both included, in order."""
-        raise NotImplementedError
+        start, stop = self.position(np.array([first, last], dtype=np.int64))
+        return self.key_at(np.arange(start, stop + 1, dtype=np.int64))
+
+    def near(self, keys: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+        """The periods within `reach` periods of one of `keys` (sorted, distinct), never before the first
+        or after the last of them; and per period returned, how many periods were left out just before it
+        (0 for the first), at most `reach`.
+
+        The index keeps these rows: enough empty periods around each one with messages for a
+        trailing window of `reach` periods to be computed exactly (the left-out periods are empty).
+        """
+        places = self.position(np.asarray(keys, dtype=np.int64))
+        offsets = np.arange(-reach, reach + 1, dtype=np.int64)
+        kept = np.unique((places[:, None] + offsets[None, :]).ravel())
+        kept = kept[(kept >= places[0]) & (kept <= places[-1])]
+        skipped = np.minimum(np.diff(kept, prepend=kept[0]) - 1, reach)
+        skipped[0] = 0
+        return self.key_at(kept), skipped
 
 
 class TwentyFourSeven(Periods):
@@ -99,14 +124,22 @@ class TwentyFourSeven(Periods):
             "session": np.full(n, None, dtype=object),
         }
 
-    def grid(self, first, last):
-        return np.arange(first, last + 1, self.step, dtype=np.int64)
+    def position(self, keys):
+        return (np.asarray(keys, dtype=np.int64) - self.origin) // self.step
+
+    def key_at(self, positions):
+        return np.asarray(positions, dtype=np.int64) * self.step + self.origin
 
 
 @functools.lru_cache(maxsize=1)
 def _xnys() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NYSE sessions (days since the epoch), opens and closes (UTC ns), from exchange_calendars."""
-    import exchange_calendars as xcals
+    try:
+        import exchange_calendars as xcals
+    except ImportError:
+        raise StocksentError(
+            "NYSE sessions need exchange_calendars: pip install 'stocksent[index]' (or use --calendar 24x7)"
+        ) from None
 
     calendar = xcals.get_calendar("XNYS")
     sessions = calendar.sessions.values.astype("datetime64[D]").astype(np.int64)
@@ -199,19 +232,44 @@ class NyseSessions(Periods):
             "session": np.array(PARTS, dtype=object)[self._parts(keys, idx)],
         }
 
-    def grid(self, first, last):
+    @functools.cached_property
+    def _day_keys(self) -> np.ndarray:
+        """Daily or weekly periods: the key of each, in order."""
+        days = self.sessions * NS_DAY
+        return days[np.unique(self.week_first)] if self.freq == "1W" else days
+
+    @functools.cached_property
+    def _buckets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Intraday periods: per session (from the second), buckets before the open, and the first bucket's place."""
+        before = -((self.closes[:-1] - self.opens[1:]) // self.step)  # ceil((open - previous close) / step)
+        during = -((self.opens[1:] - self.closes[1:]) // self.step)
+        return before, np.concatenate([[0], np.cumsum(before + during)])
+
+    def position(self, keys):
+        keys = np.asarray(keys, dtype=np.int64)
         if self.step >= NS_DAY:
-            days = self.sessions * NS_DAY
-            if self.freq == "1W":
-                days = days[np.unique(self.week_first)]
-            return days[(days >= first) & (days <= last)]
-        i, j = np.searchsorted(self.closes, [first, last], side="right")
-        pieces = []
-        for s in range(i, j + 1):  # a few thousand sessions at most: a Python loop is fine
-            pieces.append(np.arange(self.closes[s - 1], self.opens[s], self.step))
-            pieces.append(np.arange(self.opens[s], self.closes[s], self.step))
-        keys = np.concatenate(pieces).astype(np.int64)
-        return keys[(keys >= first) & (keys <= last)]
+            return np.searchsorted(self._day_keys, keys).astype(np.int64)
+        before, first = self._buckets
+        s = np.searchsorted(self.closes, keys, side="right")  # the session each bucket counts for
+        opens = self.opens[s]
+        inside = np.where(
+            keys < opens, (keys - self.closes[s - 1]) // self.step, before[s - 1] + (keys - opens) // self.step
+        )
+        return first[s - 1] + inside
+
+    def key_at(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.step >= NS_DAY:
+            return self._day_keys[positions]
+        before, first = self._buckets
+        s = np.searchsorted(first, positions, side="right")  # 1-based session of each place
+        inside = positions - first[s - 1]
+        overnight = inside < before[s - 1]
+        return np.where(
+            overnight,
+            self.closes[s - 1] + inside * self.step,
+            self.opens[s] + (inside - before[s - 1]) * self.step,
+        )
 
 
 def _new_york_midnight(ts: np.ndarray) -> np.ndarray:
