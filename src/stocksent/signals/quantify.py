@@ -30,14 +30,14 @@ estimate, then clipped too, so it never collapses to a point at a boundary.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from stocksent.rates import ValidationRates
 from stocksent.signals.stats import Z95
 
-__all__ = ["Estimate", "acc", "pacc", "em", "em_prior", "P_BINS", "bin_of", "ESTIMATORS"]
+__all__ = ["Estimate", "acc", "pacc", "em", "em_prior", "measure_rates", "P_BINS", "bin_of", "ESTIMATORS"]
 
 P_BINS = 20  # histogram bins of P(bullish) per period, equal width on [0, 1]
 ESTIMATORS = ("acc", "pacc", "em")
@@ -184,3 +184,23 @@ def em(counts, sums, rates: ValidationRates, z: float = Z95) -> Estimate:
     estimate = _interval(prior, variance, z, n <= 0)
     boundary = (prior <= 0.0) | (prior >= 1.0)
     return estimate._replace(clipped=boundary & (n > 0))
+
+
+def measure_rates(model: Any, data: Any = None) -> ValidationRates:
+    """The rates of a trained model on its own validation split, rebuilt from config.json's data record.
+
+    What `train` saves as rates.json, measured again: for a model trained before rates.json existed
+    (save them with `json.dump(measure_rates(m).to_dict(), ...)` as DIR/rates.json) or to check one.
+    `model`: a loaded `SentimentModel` or its directory; `data` points at the training files where
+    they moved (as `stocksent evaluate --data`).
+
+    >>> measure_rates("runs/demo").tpr  # doctest: +SKIP
+    0.8195
+    """
+    from stocksent.sentiment import SentimentModel
+    from stocksent.splits import recorded_splits
+
+    if not isinstance(model, SentimentModel):
+        model = SentimentModel.load(model, precision="float32")
+    validation = recorded_splits(model.config.get("data", {}), model.text_options, data).val
+    return ValidationRates.measure(validation.labels, model.predict_proba(list(validation.messages)), model.threshold)
