@@ -21,8 +21,11 @@ _FREQ_WORDS = {"1D": "daily", "1W": "weekly", "1h": "hourly", "30min": "30-minut
 BULL, TAG, VOLUME, PRICE = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
 
 
-def read_prices(path: str | os.PathLike):
-    """A CSV of `date,ticker,close` (other columns ignored) as a frame with date (datetime), ticker, close."""
+def read_prices(path: str | os.PathLike, column: str = "close"):
+    """A CSV of `date,ticker,close` (other columns ignored) as a frame with date (datetime), ticker, close.
+
+    `column` names the price to read as `close` (for example `adj_close`, adjusted for dividends and splits).
+    """
     import pandas as pd
 
     try:
@@ -32,12 +35,14 @@ def read_prices(path: str | os.PathLike):
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise StocksentError(f"cannot read prices from {path}: {exc}") from None
     prices.columns = [str(c).strip().lower() for c in prices.columns]
-    missing = [c for c in ("date", "ticker", "close") if c not in prices.columns]
+    column = column.strip().lower()
+    missing = [c for c in ("date", "ticker", column) if c not in prices.columns]
     if missing:
         raise StocksentError(
             f"{path} has no {', '.join(missing)} column (columns: {', '.join(prices.columns)}); "
-            "give a CSV of date,ticker,close"
+            f"give a CSV of date,ticker,{column}"
         )
+    prices["close"] = prices[column]
     prices["date"] = pd.to_datetime(prices["date"], errors="coerce", format="mixed")
     prices["close"] = pd.to_numeric(prices["close"], errors="coerce")
     prices["ticker"] = prices["ticker"].astype(str).str.strip().str.lstrip("$").str.upper()
