@@ -50,6 +50,31 @@ def compare(df, min_msgs: int) -> dict:
     return out
 
 
+def per_ticker(daily, weekly, min_msgs: int, tickers: list[str]) -> None:
+    """StockEmotions' largest tickers: r and MAE of the plain and EM shares, and the levels over the year."""
+    print(f"\nStockEmotions 2020, tickers with the most messages (periods with >= {min_msgs} messages)\n")
+    print(
+        "| ticker | messages | weekly periods | weekly r plain / EM | weekly MAE plain / EM | daily periods "
+        "| daily r plain / EM | daily MAE plain / EM | share bullish: model / EM / tags |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for ticker in tickers:
+        cells = []
+        for df in (weekly, daily):
+            rows = df[(df.ticker == ticker) & (df.n_msgs >= min_msgs) & (df.n_tagged_bull + df.n_tagged_bear > 0)]
+            tags = rows.share_tagged_bull.to_numpy()
+            r = [np.corrcoef(rows[c], tags)[0, 1] for c in ("share_bull", "share_bull_em")]
+            mae = [np.abs(rows[c] - tags).mean() for c in ("share_bull", "share_bull_em")]
+            cells += [f"{len(rows)}", f"{r[0]:.2f} / {r[1]:.2f}", f"{mae[0]:.3f} / {mae[1]:.3f}"]
+        rows = weekly[weekly.ticker == ticker]
+        n = rows.n_msgs.sum()
+        levels = (
+            f"{rows.n_bull.sum() / n:.2f} / {(rows.share_bull_em * rows.n_msgs).sum() / n:.2f} / "
+            f"{rows.n_tagged_bull.sum() / (rows.n_tagged_bull + rows.n_tagged_bear).sum():.2f}"
+        )
+        print(f"| {ticker} | {n:,} | " + " | ".join(cells) + f" | {levels} |")
+
+
 def model_rates(directory: str):
     from stocksent.rates import read_rates
     from stocksent.sentiment import SentimentModel
@@ -117,13 +142,12 @@ def main() -> None:
     def index(messages, freq: str):
         return sentiment_index(messages, freq=freq, model_id=model_id, rates=rates)
 
-    results, weekly = {}, None
+    results, tables = {}, {}
     emotions = pd.read_csv(args.emotions)
     emotions["p_bullish"] = model.predict_proba(emotions["message"].tolist())  # scored once, indexed twice
     for freq, name in (("1D", "daily"), ("1W", "weekly")):
-        df = index(emotions.drop(columns="message"), freq)
-        results[("StockEmotions 2020", name)] = compare(df, args.min_msgs)
-        weekly = df if freq == "1W" else weekly
+        tables[name] = index(emotions.drop(columns="message"), freq)
+        results[("StockEmotions 2020", name)] = compare(tables[name], args.min_msgs)
 
     public = pd.read_csv(args.public, dtype={"id": "string"})
     keep, how = held_out(model, args.public)
@@ -138,11 +162,13 @@ def main() -> None:
             if res["periods"] >= 3:
                 results[(f"{source} ({len(rows):,})", name)] = res
     table(results, f"MAE and Pearson r against the self-tagged share (ticker-periods with >= {args.min_msgs} messages)")
+    largest = emotions["ticker"].value_counts().index[:5].tolist()
+    per_ticker(tables["daily"], tables["weekly"], args.min_msgs, largest)
 
     if args.plot:
         from stocksent.signals.plot import index_figure, read_prices, save_png
 
-        fig = index_figure(weekly, args.plot_tickers.split(","), read_prices(args.prices), freq="1W")
+        fig = index_figure(tables["weekly"], args.plot_tickers.split(","), read_prices(args.prices), freq="1W")
         save_png(fig, args.plot, dpi=90)
         print(f"\nwrote {args.plot}")
 
