@@ -219,17 +219,23 @@ def sentiment_index(
     return finish(sums, window, min_periods, model_id or found_id or "input p_bullish", rates)
 
 
-def _trailing_with_gaps(values: np.ndarray, skipped: np.ndarray, fill_value: float, window: int, min_periods: int):
-    """`trailing_zscore` of rows that leave out `skipped` empty periods before each (at most `window`).
+def _trailing_with_gaps(
+    values: np.ndarray, skipped: np.ndarray, first: np.ndarray, fill_value: float, window: int, min_periods: int
+):
+    """`trailing_zscore` of rows that leave out `skipped` empty periods before each (at most `window`),
+    per group (`first` marks each group's first row; rows in period order within it).
 
-    The left-out periods are put back as `fill_value` (0 volume; no share), the z-scores taken,
-    and only the rows' own values kept: the same numbers as on every period.
+    The left-out periods are put back as `fill_value` (0 volume; no share), `window` missing values
+    go between groups so no window reaches into the group before, the z-scores are taken in one
+    pass over every group, and only the rows' own values kept: the same numbers as on every period.
     """
     import pandas as pd
 
-    pad = np.minimum(skipped, window)
+    pad = np.where(first, window, np.minimum(skipped, window))
     places = np.arange(len(values)) + np.cumsum(pad)
     padded = np.full(len(values) + int(pad.sum()), fill_value, dtype=np.float64)
+    starts = places[first]
+    padded[(starts[:, None] - np.arange(1, window + 1)[None, :]).ravel()] = np.nan
     padded[places] = values
     return trailing_zscore(pd.Series(padded), window, min_periods).to_numpy()[places]
 
@@ -250,12 +256,11 @@ def finish(sums, window: int, min_periods: int, model_id: str, rates: Validation
     df["bullishness"] = bullishness(bull, df["n_bear"].to_numpy())
     df["agreement"] = agreement(bull, df["n_bear"].to_numpy())
     share = df["share_bull"].to_numpy(dtype=np.float64)
-    volume = np.log1p(n)
     skipped = df["skipped_before"].to_numpy(dtype=np.int64)
-    z_s, z_v = np.full(len(df), np.nan), np.full(len(df), np.nan)
-    for _, rows in df.groupby(["calendar", "ticker"], sort=False).indices.items():  # rows are in period order
-        z_s[rows] = _trailing_with_gaps(share[rows], skipped[rows], np.nan, window, min_periods)
-        z_v[rows] = _trailing_with_gaps(volume[rows], skipped[rows], 0.0, window, min_periods)
+    ticker, calendar = df["ticker"].to_numpy(dtype=object), df["calendar"].to_numpy(dtype=object)
+    first = np.r_[True, (ticker[1:] != ticker[:-1]) | (calendar[1:] != calendar[:-1])]  # rows are in period order
+    z_s = _trailing_with_gaps(share, skipped, first, np.nan, window, min_periods)
+    z_v = _trailing_with_gaps(np.log1p(n), skipped, first, 0.0, window, min_periods)
     df["z_sentiment"], df["z_volume"] = z_s, z_v
     df["model_id"] = model_id
     columns = list(COLUMNS)

@@ -83,21 +83,49 @@ class Periods:
         start, stop = self.position(np.array([first, last], dtype=np.int64))
         return self.key_at(np.arange(start, stop + 1, dtype=np.int64))
 
-    def near(self, keys: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
-        """The periods within `reach` periods of one of `keys` (sorted, distinct), never before the first
-        or after the last of them; and per period returned, how many periods were left out just before it
-        (0 for the first), at most `reach`.
+    def near(
+        self, keys: np.ndarray, reach: int | None, first: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of an index: per group of `keys`, the periods within `reach` periods of one of its
+        keys, never before the group's first key or after its last (every period in between where
+        `reach` is None).
+
+        `keys` are sorted and distinct within each group; `first` marks the first key of each group
+        (the groups are consecutive runs: tickers), one group if None. Returns, in the same order,
+        the periods' keys; per period, how many periods were left out just before it (0 at a group's
+        first, at most `reach`); and the index of its key in `keys`, or -1 for an empty period. All
+        groups at once: thousands of tickers cost one pass, not one each.
 
         The index keeps these rows: enough empty periods around each one with messages for a
         trailing window of `reach` periods to be computed exactly (the left-out periods are empty).
         """
         places = self.position(np.asarray(keys, dtype=np.int64))
-        offsets = np.arange(-reach, reach + 1, dtype=np.int64)
-        kept = np.unique((places[:, None] + offsets[None, :]).ravel())
-        kept = kept[(kept >= places[0]) & (kept <= places[-1])]
-        skipped = np.minimum(np.diff(kept, prepend=kept[0]) - 1, reach)
-        skipped[0] = 0
-        return self.key_at(kept), skipped
+        n = len(places)
+        if not n:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        first = np.arange(n) == 0 if first is None else np.asarray(first, dtype=bool)
+        group = np.cumsum(first) - 1
+        last_place = places[np.r_[np.flatnonzero(first)[1:] - 1, n - 1]][group]  # the group's last key
+        if reach is None:  # one stretch per group, from its first key to its last
+            low = np.where(first, places, 0)
+            high = np.where(first, last_place, -1)
+        else:  # a stretch per key: from where the one before ends (or reach before it) to reach after it
+            before = np.r_[places[:1], places[:-1]]
+            low = np.where(first, places, np.maximum(places - reach, before + reach + 1))
+            high = np.minimum(places + reach, last_place)
+        length = np.maximum(high - low + 1, 0)
+        stretch = np.repeat(np.arange(n), length)
+        kept = low[stretch] + np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+        kept_group = group[stretch]
+        starts = np.r_[True, kept_group[1:] != kept_group[:-1]]
+        skipped = np.diff(kept, prepend=kept[:1]) - 1
+        skipped = np.where(starts, 0, skipped if reach is None else np.minimum(skipped, reach))
+        lowest = int(kept.min())  # every key is kept, so this spans them too
+        span = int(kept.max()) - lowest + 1
+        code = kept_group * span + (kept - lowest)  # sorted: by group, then place
+        row = np.full(len(kept), -1, dtype=np.int64)
+        row[np.searchsorted(code, group * span + (places - lowest))] = np.arange(n)
+        return self.key_at(kept), skipped.astype(np.int64), row
 
 
 class TwentyFourSeven(Periods):
@@ -280,8 +308,9 @@ def _new_york_midnight(ts: np.ndarray) -> np.ndarray:
     return days.tz_localize(NEW_YORK).tz_convert("UTC").tz_localize(None).values.astype(np.int64)
 
 
+@functools.lru_cache(maxsize=16)
 def make_periods(calendar: str, freq: str) -> Periods:
-    """`nyse` or `24x7` periods of `freq` (30min, 1h, 1D, 1W)."""
+    """`nyse` or `24x7` periods of `freq` (30min, 1h, 1D, 1W); made once per process and shared."""
     freq_ns(freq)
     if calendar == "nyse":
         return NyseSessions(freq)
