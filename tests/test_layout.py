@@ -36,7 +36,7 @@ LAYERS = [
     ),
     ("inference",),
     ("sentiment", "evaluation", "training"),
-    ("batch", "signals", "serving", "tools"),
+    ("batch", "signals", "serving", "tools", "spark"),
     ("cli", "__main__"),
 ]
 

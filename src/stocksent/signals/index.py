@@ -51,7 +51,17 @@ from stocksent.signals.aggregate import PART_COLUMNS, IndexBuilder
 from stocksent.signals.inputs import iter_messages, normalise
 from stocksent.signals.stats import agreement, bullishness, trailing_zscore, wilson_interval
 
-__all__ = ["sentiment_index", "finish", "write_index", "model_id_of", "COLUMNS", "CORRECTED", "ADJUSTED"]
+__all__ = [
+    "sentiment_index",
+    "finish",
+    "checked_min_periods",
+    "model_settings",
+    "write_index",
+    "model_id_of",
+    "COLUMNS",
+    "CORRECTED",
+    "ADJUSTED",
+]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +143,30 @@ def _rates_of(directory, threshold: float) -> ValidationRates | None:
     return rates
 
 
+def checked_min_periods(window: int, min_periods: int | None) -> int:
+    """`min_periods` (default half the window, at least 2), or a one-line error for a window or minimum that cannot work."""
+    if window < 2:
+        raise StocksentError("window must be at least 2 periods (a z-score needs a spread)")
+    min_periods = max(2, window // 2) if min_periods is None else min_periods
+    if not 2 <= min_periods <= window:
+        raise StocksentError(f"min_periods must be between 2 and the window ({window}), got {min_periods}")
+    return min_periods
+
+
+def model_settings(model: Any, rates: ValidationRates | None = None):
+    """What an index takes from its model: (predict_proba or None, threshold, model id or None, rates or None).
+
+    The rates come from the model's rates.json unless given; where there are rates, their threshold
+    is the one the corrected shares were measured at, so the index counts at it too.
+    """
+    predict, threshold, found_id, directory = _scorer(model)
+    if rates is None and model is not None:
+        rates = _rates_of(directory, threshold)
+    if rates is not None:
+        threshold = rates.threshold
+    return predict, threshold, found_id, rates
+
+
 def sentiment_index(
     inputs: Any,
     model: Any = None,
@@ -163,16 +197,8 @@ def sentiment_index(
     (otherwise they come from the model's rates.json). Memory stays flat in the number of
     messages (see `IndexBuilder`).
     """
-    if window < 2:
-        raise StocksentError("window must be at least 2 periods (a z-score needs a spread)")
-    min_periods = max(2, window // 2) if min_periods is None else min_periods
-    if not 2 <= min_periods <= window:
-        raise StocksentError(f"min_periods must be between 2 and the window ({window}), got {min_periods}")
-    predict, threshold, found_id, directory = _scorer(model)
-    if rates is None and model is not None:
-        rates = _rates_of(directory, threshold)
-    if rates is not None:
-        threshold = rates.threshold
+    min_periods = checked_min_periods(window, min_periods)
+    predict, threshold, found_id, rates = model_settings(model, rates)
     builder = IndexBuilder(
         freq=freq,
         calendar=calendar,

@@ -229,7 +229,8 @@ def _to_arrow(batch: Any):
 
 
 def normalise(batch: Any, text_column: str | None = None, need_text: bool = True) -> tuple[Any, dict[str, int]]:
-    """A pandas frame with ts (int64 ns UTC), date_only, tickers (list), n_symbols, key, user, tag, text.
+    """A pandas frame with ts (int64 ns UTC), date_only, tickers (list), n_symbols, key, user, tag, text
+    and row (each message's row in `batch`).
 
     Also returns counts of rows left out (no parseable time, no ticker). `key` and `user` are
     uint64 hashes (or the integer itself) with `has_key`/`has_user` saying where they are known.
@@ -286,6 +287,7 @@ def normalise(batch: Any, text_column: str | None = None, need_text: bool = True
     for col in ("p_bullish", "label"):
         if col in names:
             out[col] = table.column(col).to_numpy(zero_copy_only=False)
+    out["row"] = np.arange(table.num_rows)
     no_time = ts == np.iinfo(np.int64).min
     no_ticker = out["n_symbols"].to_numpy() == 0
     dropped = {"no time": int(no_time.sum()), "no ticker": int((no_ticker & ~no_time).sum())}
