@@ -18,10 +18,11 @@ local code has a vectorised rule, so that no formula exists twice:
    the DataFrame's order, among rows of that id on the same UTC day), as a window over (id, day);
    then one aggregate per ticker and period (counts, sums of p and p², distinct users, parts of
    the day, the histogram for EM).
-3. `applyInPandas` over hash buckets of tickers: each bucket's sums laid out on the periods
-   (`signals.aggregate.period_rows`: the empty periods within the window) and finished
-   (`signals.index.finish`: Wilson intervals, bullishness, ACC/PACC/EM with their intervals, and
-   the z-scores against each ticker's earlier periods only), many tickers per call.
+3. `applyInPandas` over hash buckets of tickers, each bucket through `signals.index.index_table`:
+   ACC/PACC/EM with their intervals per busy period, the rows laid out on the periods
+   (`signals.aggregate.period_rows`: the empty periods within the window), Wilson intervals,
+   bullishness, and the z-scores against each ticker's earlier periods only (`signals.index.finish`),
+   many tickers per call.
 
 The trailing z-scores are pandas' rolling statistics over each ticker's own earlier periods, in
 step 3, rather than Spark SQL window functions: one formula, not two that would disagree where a
@@ -104,7 +105,7 @@ def sentiment_index(
     sums = rows.groupBy("calendar", "ticker", "key").agg(*_aggregates(users, options["histogram"]))
     n = buckets or int(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
     sums = sums.withColumn("_bucket", F.pmod(F.xxhash64("calendar", "ticker"), F.lit(n)))
-    finish_bucket = _finish(freq, None if fill else window, window, min_periods, model_id or found_id, rates)
+    finish_bucket = _finish(freq, fill, window, min_periods, model_id or found_id, rates)
     return sums.groupBy("_bucket").applyInPandas(finish_bucket, schema=_output_schema(rates is not None))
 
 
@@ -231,15 +232,17 @@ def _aggregates(users: bool, histogram: bool) -> list:
     return found
 
 
-def _finish(freq: str, reach: int | None, window: int, min_periods: int, model_id: str | None, rates):
+def _finish(freq: str, fill: bool, window: int, min_periods: int, model_id: str | None, rates):
     """Step 3 as an `applyInPandas` function: one bucket's per-period sums in, its index rows out."""
     model_id = model_id or "input p_bullish"
 
     def finish_bucket(sums):
-        from stocksent.signals.aggregate import period_rows
-        from stocksent.signals.index import finish
+        from stocksent.signals.index import index_table
 
-        return finish(period_rows(sums.drop(columns="_bucket"), freq, reach), window, min_periods, model_id, rates)
+        sums = sums.drop(columns="_bucket")
+        return index_table(
+            sums, freq=freq, window=window, min_periods=min_periods, fill=fill, model_id=model_id, rates=rates
+        )
 
     return finish_bucket
 

@@ -5,10 +5,11 @@ Streaming in two steps per batch, so that duplicates are never scored:
                    tickers under `single_ticker_only`, an id already seen) and returns the rest;
   `add(frame)`     takes those rows with `p_bullish` added, counts each message once for every
                    ticker it names, and adds per (ticker, period) sums.
-`table(reach)` returns the sums of the periods with messages and of the empty periods within
-`reach` periods of one (all periods from each ticker's first to its last where `reach` is None),
-with `skipped_before`: how many empty periods were left out just before each row (at most
-`reach`), so trailing windows can be computed as if they were there. Memory: the sums (tickers ×
+`per_period()` returns the sums of the periods with messages; `period_rows(sums, freq, reach)` lays
+them out with the empty periods within `reach` periods of one (all periods from each ticker's
+first to its last where `reach` is None), and `skipped_before`: how many empty periods were left
+out just before each row (at most `reach`), so trailing windows can be computed as if they were
+there. Memory: the sums (tickers ×
 periods, independent of the number of messages) plus two `SeenSet`s (message ids; (ticker,
 period, user) for distinct users) capped at `max_resident_keys` keys each, the rest spilled to a
 temporary directory.
@@ -24,7 +25,7 @@ what needs state: here `SeenSet`s and pandas sums, there Spark's de-duplication 
 ...     kept = builder.select(frame)
 ...     kept["p_bullish"] = model.predict_proba(kept["text"].tolist())
 ...     builder.add(kept)
->>> sums = builder.table()                                                   # doctest: +SKIP
+>>> rows = period_rows(builder.per_period(), "1D", reach=20)                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -202,55 +203,69 @@ def _sums(rows, new_user: np.ndarray, histogram: bool):
     return pd.DataFrame(columns).groupby(["calendar", "ticker", "key"], sort=False).sum()
 
 
-def period_rows(sums, freq: str, reach: int | None = None):
+def period_rows(sums, freq: str, reach: int | None = None, empty: dict[str, Any] | None = None):
     """Per-period sums laid out as the index's rows: for each (calendar, ticker), its periods with
     messages and the empty ones within `reach` of one (all from its first to its last if None).
 
     `sums`: a flat frame with calendar, ticker, key and sum columns (one row per busy period), in
     any order. Returns ticker, calendar, period_start, period_end (UTC), session_date, session,
     skipped_before (empty periods left out just before the row, at most `reach`) and the sums (0 in
-    empty periods), sorted by ticker, calendar and period. `n_users` is null for a ticker whose
-    messages carry no user, the parts of the day for 24x7 tickers. All tickers at once.
+    empty periods, or the column's value in `empty`), sorted by ticker, calendar and period. `n_users` is null for a ticker whose
+    messages carry no user, the parts of the day for 24x7 tickers. All tickers at once: the rows
+    are laid out per calendar, put in order, and every sum column gathered once.
     """
     import pandas as pd
 
     names = [c for c in sums.columns if c not in ("calendar", "ticker", "key")]
+    sums = sums.reset_index(drop=True)
+    codes, tickers = pd.factorize(sums["ticker"].to_numpy(dtype=object), sort=True)
+    calendars = sums["calendar"].to_numpy(dtype=object)
+    keys = sums["key"].to_numpy(dtype=np.int64)
+    with_user = np.bincount(codes, weights=sums["n_with_user"].to_numpy(), minlength=len(tickers))
     pieces = []
-    for calendar, group in sums.groupby("calendar", sort=False):  # at most two: nyse and 24x7
-        group = group.sort_values(["ticker", "key"], kind="stable")
+    for calendar in sorted(set(calendars)):  # at most two: nyse and 24x7
+        rows = np.flatnonzero(calendars == calendar)
+        rows = rows[np.lexsort((keys[rows], codes[rows]))]
+        code = codes[rows]
         periods = make_periods(calendar, freq)
-        ticker = group["ticker"].to_numpy(dtype=object)
-        first = np.r_[True, ticker[1:] != ticker[:-1]]
-        keys, skipped, row = periods.near(group["key"].to_numpy(dtype=np.int64), reach, first)
-        source = np.maximum.accumulate(row)  # the ticker's busy row at or before each row
-        busy = row >= 0
-        described = periods.describe(keys)
-        nyse = calendar == "nyse"
-        frame = {
-            "ticker": ticker[source],
-            "calendar": np.full(len(keys), calendar, dtype=object),
-            "period_start": pd.to_datetime(described["period_start"], utc=True),
-            "period_end": pd.to_datetime(described["period_end"], utc=True),
-            "session_date": pd.to_datetime(described["session_date"]).date if nyse else [None] * len(keys),
-            "session": described["session"],
-            "skipped_before": skipped,
-        }
-        for name in names:
-            values = group[name].to_numpy()
-            filled = np.zeros(len(keys), dtype=values.dtype)
-            filled[busy] = values[row[busy]]
-            frame[name] = filled
-        frame = pd.DataFrame(frame)
-        if "n_users" in frame:  # users unknown for a ticker: not zero users
-            known = group.groupby("ticker", sort=False)["n_with_user"].transform("sum").to_numpy() > 0
-            frame["n_users"] = pd.array(frame["n_users"], dtype="Int64")
-            frame.loc[~known[source], "n_users"] = pd.NA
-        for name in PART_COLUMNS:
-            if name in frame:
-                frame[name] = pd.array(frame[name] if nyse else [pd.NA] * len(keys), dtype="Int64")
-        pieces.append(frame)
-    out = pd.concat(pieces, ignore_index=True)
-    return out.sort_values(["ticker", "calendar"], kind="stable", ignore_index=True) if len(pieces) > 1 else out
+        kept, skipped, at = periods.near(keys[rows], reach, np.r_[True, code[1:] != code[:-1]])
+        source = rows[np.maximum.accumulate(at)]  # the ticker's busy row at or before each row
+        pieces.append((calendar, periods, kept, skipped, np.where(at >= 0, rows[at], -1), source))
+    calendar = np.concatenate([np.full(len(piece[2]), piece[0], dtype=object) for piece in pieces])
+    source = np.concatenate([piece[5] for piece in pieces])
+    order = np.lexsort((np.concatenate([np.full(len(p[2]), i) for i, p in enumerate(pieces)]), codes[source]))
+    described = {}
+    for piece in pieces:  # describe each calendar's keys, then put them in order with the rest
+        for name, values in piece[1].describe(piece[2]).items():
+            described.setdefault(name, []).append(values)
+    described = {name: np.concatenate(values)[order] for name, values in described.items()}
+    row = np.concatenate([piece[4] for piece in pieces])[order]
+    calendar, source = calendar[order], source[order]
+    busy = row >= 0
+    nyse = calendar == "nyse"
+    session_date = np.full(len(row), None, dtype=object)
+    session_date[nyse] = pd.to_datetime(described["session_date"][nyse]).date
+    frame = {
+        "ticker": np.asarray(tickers, dtype=object)[codes[source]],
+        "calendar": calendar,
+        "period_start": pd.to_datetime(described["period_start"], utc=True),
+        "period_end": pd.to_datetime(described["period_end"], utc=True),
+        "session_date": session_date,
+        "session": pd.Series(described["session"], dtype=object),  # None off NYSE, not a missing string
+        "skipped_before": np.concatenate([piece[3] for piece in pieces])[order],
+    }
+    for name in names:
+        values = sums[name].to_numpy()
+        filled = np.full(len(row), (empty or {}).get(name, 0), dtype=values.dtype)
+        filled[busy] = values[row[busy]]
+        if name == "n_users":  # users unknown for a ticker: not zero users
+            filled = pd.array(filled, dtype="Int64")
+            filled[with_user[codes[source]] == 0] = pd.NA
+        elif name in PART_COLUMNS:  # no parts of the day off the NYSE calendar
+            filled = pd.array(filled, dtype="Int64")
+            filled[~nyse] = pd.NA
+        frame[name] = filled
+    return pd.DataFrame(frame)
 
 
 class IndexBuilder:
@@ -328,17 +343,16 @@ class IndexBuilder:
 
     # ------------------------------------------------------------------ result
 
-    def table(self, reach: int | None = None):
-        """Sums per (ticker, period), sorted: the periods with messages, and the empty ones within
-        `reach` periods of them (every period between each ticker's first and last if None); see
-        `period_rows`."""
+    def per_period(self):
+        """The sums of every (calendar, ticker, period) with messages: a flat frame with calendar,
+        ticker, key (the period) and the sums, in no order (`period_rows` lays them out)."""
         import pandas as pd
 
         if not self._partials:
-            return pd.DataFrame(columns=["ticker", "calendar", "key", "skipped_before", *self.sums])
+            return pd.DataFrame(columns=["calendar", "ticker", "key", *self.sums])
         sums = self._combined()
         self._partials = [sums]
-        return period_rows(sums.reset_index(), self.freq, reach)
+        return sums.reset_index()
 
     def log_counts(self) -> None:
         for what, n in sorted(self.counts.items()):

@@ -53,6 +53,7 @@ from stocksent.signals.stats import agreement, bullishness, trailing_zscore, wil
 
 __all__ = [
     "sentiment_index",
+    "index_table",
     "finish",
     "checked_min_periods",
     "model_settings",
@@ -229,20 +230,46 @@ def sentiment_index(
         if bad_rows:
             log.warning("first unreadable row: %s", bad_rows[0])
         builder.log_counts()
-        sums = builder.table(None if fill else window)
+        sums = builder.per_period()
     finally:
         builder.close()
     if not len(sums):
         raise StocksentError(
             "no messages left to index (check the ticker filter, the time and ticker columns, and the bad-row log)"
         )
+    name = model_id or found_id or "input p_bullish"
+    df = index_table(sums, freq=freq, window=window, min_periods=min_periods, fill=fill, model_id=name, rates=rates)
     log.info(
         "indexed %d messages into %d rows (%d tickers)",
         builder.counts["messages counted"],
-        len(sums),
-        sums["ticker"].nunique(),
+        len(df),
+        df["ticker"].nunique(),
     )
-    return finish(sums, window, min_periods, model_id or found_id or "input p_bullish", rates)
+    return df
+
+
+def index_table(
+    sums,
+    *,
+    freq: str,
+    window: int,
+    min_periods: int,
+    fill: bool,
+    model_id: str,
+    rates: ValidationRates | None = None,
+):
+    """The index from the sums of the periods with messages (`IndexBuilder.per_period()`; the Spark
+    index's aggregate, a bucket of tickers at a time): corrected shares per busy period, the rows
+    laid out on the calendar (`period_rows`: empty periods within `window`, or all with `fill`),
+    then the statistics and z-scores (`finish`)."""
+    from stocksent.signals.aggregate import period_rows
+
+    empty: dict[str, Any] = {}
+    if rates is not None:
+        sums = _with_corrected(sums, rates)
+        empty = {name: False if name.endswith("_clipped") else np.nan for name in CORRECTED}
+    rows = period_rows(sums, freq, None if fill else window, empty)
+    return finish(rows, window, min_periods, model_id, corrected=rates is not None)
 
 
 def _trailing_with_gaps(
@@ -266,8 +293,9 @@ def _trailing_with_gaps(
     return trailing_zscore(pd.Series(padded), window, min_periods).to_numpy()[places]
 
 
-def finish(sums, window: int, min_periods: int, model_id: str, rates: ValidationRates | None = None):
-    """The statistics of the index from per-period sums (`IndexBuilder.table()`); corrected shares with `rates`."""
+def finish(sums, window: int, min_periods: int, model_id: str, corrected: bool = False):
+    """The statistics of the index from per-period sums laid out on the calendar (`period_rows`);
+    `corrected`: the sums carry the corrected shares (`index_table` adds them)."""
     df = sums.copy()
     n = df["n_msgs"].to_numpy(dtype=np.float64)
     bull = df["n_bull"].to_numpy(dtype=np.float64)
@@ -290,32 +318,36 @@ def finish(sums, window: int, min_periods: int, model_id: str, rates: Validation
     df["z_sentiment"], df["z_volume"] = z_s, z_v
     df["model_id"] = model_id
     columns = list(COLUMNS)
-    if rates is not None:
-        _add_corrected(df, rates)
+    if corrected:
         at = columns.index("ci_hi") + 1
         columns[at:at] = CORRECTED
     return df[columns]
 
 
-def _add_corrected(df, rates: ValidationRates) -> None:
-    """share_bull_acc/_pacc/_em/_adj with their intervals and clipping flags (signals.quantify)."""
+def _with_corrected(sums, rates: ValidationRates):
+    """Busy periods' sums with share_bull_acc/_pacc/_em/_adj, their intervals and clipping flags
+    (signals.quantify) in place of the histogram, which only EM reads."""
     from stocksent.signals.aggregate import HISTOGRAM
     from stocksent.signals.quantify import P_BINS, acc, em, pacc
 
-    n = df["n_msgs"].to_numpy(dtype=np.float64)
-    counts = df[list(HISTOGRAM[:P_BINS])].to_numpy(dtype=np.float64)
-    sums = df[list(HISTOGRAM[P_BINS:])].to_numpy(dtype=np.float64)
+    n = sums["n_msgs"].to_numpy(dtype=np.float64)
     estimates = {
-        "acc": acc(df["n_over"].to_numpy(), n, rates),
-        "pacc": pacc(df["sum_p"].to_numpy(), df["sum_p2"].to_numpy(), n, rates),
-        "em": em(counts, sums, rates),
+        "acc": acc(sums["n_over"].to_numpy(), n, rates),
+        "pacc": pacc(sums["sum_p"].to_numpy(), sums["sum_p2"].to_numpy(), n, rates),
+        "em": em(
+            sums[list(HISTOGRAM[:P_BINS])].to_numpy(dtype=np.float64),
+            sums[list(HISTOGRAM[P_BINS:])].to_numpy(dtype=np.float64),
+            rates,
+        ),
     }
     estimates["adj"] = estimates[ADJUSTED]
+    out = sums.drop(columns=list(HISTOGRAM))
     for name, estimate in estimates.items():
-        df[f"share_bull_{name}"] = estimate.share
-        df[f"{name}_lo"] = estimate.lo
-        df[f"{name}_hi"] = estimate.hi
-        df[f"{name}_clipped"] = estimate.clipped
+        out[f"share_bull_{name}"] = estimate.share
+        out[f"{name}_lo"] = estimate.lo
+        out[f"{name}_hi"] = estimate.hi
+        out[f"{name}_clipped"] = estimate.clipped
+    return out
 
 
 def write_index(df, path: str | os.PathLike) -> None:
