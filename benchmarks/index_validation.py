@@ -129,10 +129,9 @@ def main() -> None:
     import pandas as pd
 
     from stocksent.signals import sentiment_index
-    from stocksent.signals.index import model_id_of
 
     model, rates, where = model_rates(args.model)
-    model_id = model_id_of(args.model)
+    model_id = model.model_id
     print(f"model {model_id}; rates: {where}")
     print(
         f"validation: {rates.n:,} messages, prior {rates.prior:.3f} (calibrated {rates.calibrated_prior:.3f}), "

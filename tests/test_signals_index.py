@@ -10,8 +10,8 @@ import pytest
 
 from conftest import DATA_PATH
 from stocksent.errors import StocksentError
+from stocksent.readers import api_row
 from stocksent.signals import sentiment_index
-from stocksent.signals.inputs import flatten_api_message
 from stocksent.signals.periods import make_periods
 
 API = Path(__file__).parent / "fixtures" / "stocktwits_api"
@@ -95,7 +95,7 @@ def test_reshares_are_the_original_unless_they_add_words():
     same_text = {**copy, "id": 3, "body": " $F up "}
     quote = {**copy, "id": 4, "body": "$F no way, selling"}
     for reshare in (copy, same_text):
-        flat = flatten_api_message(reshare)
+        flat = api_row(reshare, reshares=True)
         assert (flat["id"], flat["user_id"], flat["created_at"], flat["sentiment"]) == (
             1,
             9,
@@ -103,9 +103,10 @@ def test_reshares_are_the_original_unless_they_add_words():
             "Bullish",
         )
         assert flat["reshare_of_id"] == 1
-    flat = flatten_api_message(quote)
+    flat = api_row(quote, reshares=True)
     assert (flat["id"], flat["body"], flat["reshare_of_id"]) == (4, "$F no way, selling", None)
-    assert flatten_api_message({**copy, "reshare_message": None}) == "empty message"
+    # Not a reshare: its own (empty) message, which has no words to score.
+    assert api_row({**copy, "reshare_message": None}, reshares=True)["body"] == ""
 
 
 def test_a_table_with_reshare_columns_counts_copies_once():
@@ -175,13 +176,14 @@ def test_empty_periods_beyond_the_window_are_left_out_and_nothing_else_changes(e
 
 
 def test_one_outlier_time_does_not_blow_up_the_index():
-    """Issue 20, item 4: 13 messages, one dated 1900-01-01, 24x7 half hours gave 2,106,894 rows."""
-    times = ["1900-01-01T00:00:00Z"] + [f"2020-03-02T{h:02d}:15:00Z" for h in range(8, 20)]
+    """Issue 20, item 4: 13 messages, one dated 1900-01-01, 24x7 half hours gave 2,106,894 rows. A time
+    before 2005 is a bad row now; one that is merely years off still adds a window of rows, not years."""
+    times = ["2005-06-01T00:00:00Z"] + [f"2020-03-02T{h:02d}:15:00Z" for h in range(8, 20)]
     table = pd.DataFrame({"created_at": times, "ticker": "AAPL", "message": ["bull"] * 13})
     df = sentiment_index(table, KeywordModel(), calendar="24x7", freq="30min")
     assert df.n_msgs.sum() == 13
     assert len(df) <= 13 * (2 * 20 + 1)  # at most the window (20) of empty half hours either side of each
-    assert df.period_start.min() == pd.Timestamp("1900-01-01", tz="UTC")
+    assert df.period_start.min() == pd.Timestamp("2005-06-01", tz="UTC")
 
 
 @pytest.mark.slow

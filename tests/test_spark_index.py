@@ -128,23 +128,26 @@ def test_api_messages_duplicates_reshares_users_and_parts_of_the_day(spark):
 
 
 def test_the_first_of_two_rows_with_one_id_counts_as_the_local_index_counts_it(spark):
-    """Rows sharing an id on one UTC day but naming other tickers or times: the first one read counts, in both."""
+    """Rows sharing an id on one UTC day but naming other tickers or times: the first one read counts, in both;
+    a message with no words to score (NaN) counts for nothing, and neither does its copy."""
     frame = pd.DataFrame(
         {
-            "id": [7, 8, 7, 9, 8],
+            "id": [7, 8, 7, 9, 8, 10, 10],
             "created_at": [
                 "2020-03-02T15:00:00Z",
                 "2020-03-02T16:00:00Z",
                 "2020-03-02T21:30:00Z",  # id 7 again, after the close: would count for the next session
                 "2020-03-03T15:00:00Z",
                 "2020-03-05T15:00:00Z",  # id 8 on another day: the local seen-set counts it again
+                "2020-03-03T15:00:00Z",
+                "2020-03-03T15:00:00Z",
             ],
-            "symbols": ["AAPL", "AAPL MSFT", "TSLA", "AAPL", "MSFT"],
-            "p_bullish": np.array([0.9, 0.2, 0.7, 0.6, 0.4], dtype=np.float32),
+            "symbols": ["AAPL", "AAPL MSFT", "TSLA", "AAPL", "MSFT", "NFLX", "NFLX"],
+            "p_bullish": np.array([0.9, 0.2, 0.7, 0.6, 0.4, np.nan, 0.5], dtype=np.float32),
         }
     )
     expected = local_index(frame, window=2)
-    assert "TSLA" not in set(expected["ticker"]) and expected["n_msgs"].sum() == 5
+    assert not {"TSLA", "NFLX"} & set(expected["ticker"]) and expected["n_msgs"].sum() == 5
     assert_same_index(sentiment_index(spark.createDataFrame(frame).coalesce(1), window=2), expected)
 
 

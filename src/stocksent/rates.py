@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from stocksent.errors import StocksentError
+from stocksent.labels import is_bullish
 
 __all__ = ["RATES", "FORMAT", "ValidationRates", "read_rates"]
 
@@ -59,7 +60,7 @@ class ValidationRates:
         p = np.asarray(p_bullish, dtype=np.float64)
         if len(y) != len(p) or not y.any() or y.all():
             raise ValueError("rates need as many labels as probabilities, and both classes among them")
-        called = p >= threshold
+        called = is_bullish(p, threshold)
         pos, neg = p[y], p[~y]
         return cls(
             threshold=float(threshold),

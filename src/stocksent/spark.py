@@ -102,6 +102,7 @@ def sentiment_index(
     if ids:
         first = F.min("_row").over(Window.partitionBy("has_key", "mkey", "bucket"))
         rows = rows.withColumn("_first", first).where(F.col("_row") == F.col("_first"))
+    rows = rows.where(~F.isnan("p"))  # no words to score: seen (a copy counts for nothing), not counted
     sums = rows.groupBy("calendar", "ticker", "key").agg(*_aggregates(users, options["histogram"]))
     n = buckets or int(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
     sums = sums.withColumn("_bucket", F.pmod(F.xxhash64("calendar", "ticker"), F.lit(n)))
@@ -111,14 +112,14 @@ def sentiment_index(
 
 def _columns_of(names: list[str]) -> dict[str, str | None]:
     """The input's time, ticker, id, user and tag columns, by the index's column rules; an error without a time or ticker."""
-    from stocksent.signals.inputs import ID_COLUMNS, TAG_COLUMN, TICKER_COLUMNS, TIME_COLUMNS, USER_COLUMNS, _find
+    from stocksent.columns import ID_COLUMNS, LABEL_COLUMNS, TICKER_COLUMNS, TIME_COLUMNS, USER_COLUMNS, find_column
 
     found = {
-        "time": _find(names, TIME_COLUMNS),
-        "ticker": _find(names, TICKER_COLUMNS),
-        "id": _find(names, ID_COLUMNS),
-        "user": _find(names, USER_COLUMNS),
-        "tag": _find(names, (TAG_COLUMN,)),
+        "time": find_column(names, TIME_COLUMNS),
+        "ticker": find_column(names, TICKER_COLUMNS),
+        "id": find_column(names, ID_COLUMNS),
+        "user": find_column(names, USER_COLUMNS),
+        "tag": find_column(names, LABEL_COLUMNS),
     }
     if found["time"] is None or found["ticker"] is None:
         missing = " and ".join(

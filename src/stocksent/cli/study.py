@@ -44,22 +44,13 @@ def run(args: argparse.Namespace) -> int:
         raise StocksentError(f"stocksent study needs {', '.join(missing)}: pip install 'stocksent[study]'")
     if args.plot and not args.plot.lower().endswith(".png"):
         raise StocksentError(f"--plot writes a PNG: give a path ending in .png, not {args.plot!r}")
-    import pandas as pd
-
     from stocksent.signals.plot import read_prices, save_png
     from stocksent.signals.study import align, lead_lag, read_index, study_figure
 
-    column = args.price_column
-    if column is None:
-        try:
-            header = pd.read_csv(args.prices, nrows=0).columns.str.strip().str.lower()
-        except (OSError, ValueError, UnicodeDecodeError):
-            header = pd.Index([])  # read_prices says what is wrong with the file
-        column = "adj_close" if "adj_close" in header else "close"
-    prices = read_prices(args.prices, column)
+    prices = read_prices(args.prices, args.price_column)  # None: adj_close where the file has it
     panel = align(read_index(args.index), prices)
     result = lead_lag(panel, min_obs=args.min_obs)
-    result["price_column"] = column
+    result["price_column"] = prices.attrs["column"]
     print(summary(result))
     if args.output:
         from stocksent.atomic import write_json

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from stocksent.labels import is_bullish
 from stocksent.signals.periods import NS_DAY, PARTS, make_periods
 from stocksent.signals.quantify import P_BINS, bin_of
 from stocksent.signals.seen import SeenSet
@@ -129,7 +130,7 @@ def message_rows(
         keep = _among(ticker, tickers)
         parent, ticker = parent[keep], ticker[keep]
     p = frame["p_bullish"].to_numpy(dtype=np.float64)[parent]
-    over = p >= threshold
+    over = is_bullish(p, threshold)
     undecided = np.zeros(len(p), dtype=bool)
     if neutral is not None:
         bull = p >= neutral[1]

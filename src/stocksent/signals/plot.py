@@ -21,10 +21,12 @@ _FREQ_WORDS = {"1D": "daily", "1W": "weekly", "1h": "hourly", "30min": "30-minut
 BULL, TAG, VOLUME, PRICE = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
 
 
-def read_prices(path: str | os.PathLike, column: str = "close"):
+def read_prices(path: str | os.PathLike, column: str | None = "close"):
     """A CSV of `date,ticker,close` (other columns ignored) as a frame with date (datetime), ticker, close.
 
-    `column` names the price to read as `close` (for example `adj_close`, adjusted for dividends and splits).
+    `column` names the price to read as `close` (for example `adj_close`, adjusted for dividends and
+    splits); None: `adj_close` where the file has it, else `close`. The frame's `attrs["column"]`
+    says which was read.
     """
     import pandas as pd
 
@@ -35,7 +37,7 @@ def read_prices(path: str | os.PathLike, column: str = "close"):
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise StocksentError(f"cannot read prices from {path}: {exc}") from None
     prices.columns = [str(c).strip().lower() for c in prices.columns]
-    column = column.strip().lower()
+    column = ("adj_close" if "adj_close" in prices.columns else "close") if column is None else column.strip().lower()
     missing = [c for c in ("date", "ticker", column) if c not in prices.columns]
     if missing:
         raise StocksentError(
@@ -51,7 +53,9 @@ def read_prices(path: str | os.PathLike, column: str = "close"):
         raise StocksentError(f"{path} has no rows with a readable date and close")
     if prices["date"].dt.tz is not None:
         prices["date"] = prices["date"].dt.tz_convert("UTC").dt.tz_localize(None)
-    return prices[["date", "ticker", "close"]]
+    prices = prices[["date", "ticker", "close"]]
+    prices.attrs["column"] = column
+    return prices
 
 
 def default_tickers(df, limit: int = 6) -> list[str]:
