@@ -103,7 +103,7 @@ def sentiment_index(
         first = F.min("_row").over(Window.partitionBy("has_key", "mkey", "bucket"))
         rows = rows.withColumn("_first", first).where(F.col("_row") == F.col("_first"))
     rows = rows.where(~F.isnan("p"))  # no words to score: seen (a copy counts for nothing), not counted
-    sums = rows.groupBy("calendar", "ticker", "key").agg(*_aggregates(users, options["histogram"]))
+    sums = _sums(rows, users, options["histogram"])
     n = buckets or int(df.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
     sums = sums.withColumn("_bucket", F.pmod(F.xxhash64("calendar", "ticker"), F.lit(n)))
     finish_bucket = _finish(freq, fill, window, min_periods, model_id or found_id, rates)
@@ -201,8 +201,28 @@ def _message_rows(options: dict, single_ticker_only: bool, layout):
     return rows_of
 
 
+def _sums(rows, users: bool, histogram: bool):
+    """Step 2's sums per (calendar, ticker, key): the columns `IndexBuilder` adds up, by the same names.
+
+    Distinct authors in two steps, the sums per period and author first (the rows with no author
+    one group), then per period counting the authors: Spark's countDistinct beside forty other
+    aggregates would copy every row once per kind of aggregate (its Expand).
+    """
+    from pyspark.sql import functions as F
+
+    keys = ("calendar", "ticker", "key")
+    if not users:
+        return rows.groupBy(*keys).agg(*_aggregates(users, histogram), F.lit(0).cast("long").alias("n_users"))
+    author = F.when(F.col("has_user"), F.col("user")).alias("author")
+    by_author = rows.groupBy(*keys, author).agg(*_aggregates(users, histogram))
+    names = [name for name in by_author.columns if name not in (*keys, "author")]
+    return by_author.groupBy(*keys).agg(
+        *(F.sum(name).alias(name) for name in names), F.count("author").alias("n_users")
+    )
+
+
 def _aggregates(users: bool, histogram: bool) -> list:
-    """Step 2's sums per (calendar, ticker, key): the columns `IndexBuilder` adds up, by the same names."""
+    """The sums of one group of `message_rows`, n_users apart."""
     from pyspark.sql import functions as F
 
     from stocksent.signals.aggregate import PART_COLUMNS
@@ -212,7 +232,6 @@ def _aggregates(users: bool, histogram: bool) -> list:
         return F.sum(F.when(condition, 1).otherwise(0)).cast("long").alias(name)
 
     p = F.col("p")
-    zero = F.lit(0).cast("long")
     found = [
         F.count(F.lit(1)).alias("n_msgs"),
         F.sum(p).alias("sum_p"),
@@ -222,8 +241,7 @@ def _aggregates(users: bool, histogram: bool) -> list:
         count(F.col("over"), "n_over"),
         count(F.col("tag") == 1, "n_tagged_bull"),
         count(F.col("tag") == 0, "n_tagged_bear"),
-        F.countDistinct(F.when(F.col("has_user"), F.col("user"))).alias("n_users") if users else zero.alias("n_users"),
-        count(F.col("has_user"), "n_with_user") if users else zero.alias("n_with_user"),
+        count(F.col("has_user"), "n_with_user") if users else F.lit(0).cast("long").alias("n_with_user"),
         count(F.col("multi"), "n_multi"),
         *(count(F.col("part") == code, name) for code, name in enumerate(PART_COLUMNS)),
     ]
