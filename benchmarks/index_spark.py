@@ -3,7 +3,7 @@ in Spark local[2], on the same scored rows, both timed in one run.
 
 Input: `--rows` scored messages (default 10M) in one Parquet file under --workdir (default
 /tmp/stocksent-index-bench, never the repository), written once and reused: the dated messages of
-the public corpus (times, 3,778 tickers, crypto), scored once by `--model`, resampled with
+the public corpus (times, 3,770 tickers, crypto), scored once by `--model`, resampled with
 replacement (seeded) into a time-ordered stream over 2019-2020 (times uniform over the two years,
 so nights, weekends and holidays occur), with fresh ids, authors drawn from 50,000 ids, and 1% of
 rows repeating a recent message with its id (which the index must count once). The columns are
