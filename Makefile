@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= $(firstword $(wildcard ../shared/data/StockTwits_SPY_Sentiment_2017.gz) $(STOCKSENT_DATA))
 DEMO_DIR := runs/demo
-EXTRAS := serve,onnx,tune,index,spark,ray
+EXTRAS := serve,onnx,tune,index,study,spark,ray
 # Debian packages the tests use: Chromium for the page tests, Java for Spark. Installed when missing.
 SYSTEM_PACKAGES := chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -129,6 +129,39 @@ def synthetic_model_dir(tmp_path_factory) -> Path:
     return SentimentModel.build(network, vocab, config).save(out)
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """Spark local[2], one session for every Spark test (its start-up takes seconds)."""
+    import os
+    import sys
+
+    from pyspark.sql import SparkSession
+
+    before = {name: os.environ.get(name) for name in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_IP")}
+    # Executors run this interpreter, which has stocksent; Spark binds to loopback, so a fresh
+    # machine whose host name does not resolve still starts.
+    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("stocksent-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tests run many small predictions on a shared 2-core machine: one intra-op thread is fastest."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -96,12 +98,57 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
         (["--freq", "5min"], "--freq"),
         (["--window", "1"], "--window"),
         (["--tickers", ","], "--tickers"),
+        (["--neutral", "0.6,0.4"], "--neutral"),
+        (["--neutral", "0.5"], "--neutral"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             main(["index", str(API), "-o", str(tmp_path / "x.csv"), *extra])
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert word in err and "Traceback" not in err
+
+
+def test_neutral_band_and_fill_from_the_command_line(small_model_dir, tmp_path, capsys):
+    head = tmp_path / "emotions.csv"
+    pd.read_csv(EMOTIONS, nrows=600).to_csv(head, index=False)
+    plain, banded, filled = tmp_path / "plain.csv", tmp_path / "banded.csv", tmp_path / "filled.csv"
+    common = ("--model", small_model_dir, "--window", "2")
+    assert run_cli(capsys, "index", head, *common, "-o", plain)[0] == 0
+    assert run_cli(capsys, "index", head, *common, "-o", banded, "--neutral", "0.35,0.65")[0] == 0
+    assert run_cli(capsys, "index", head, *common, "-o", filled, "--fill")[0] == 0
+    plain, banded, filled = pd.read_csv(plain), pd.read_csv(banded), pd.read_csv(filled)
+    assert plain.n_neutral.sum() == 0 and banded.n_neutral.sum() > 0
+    assert (banded.n_bull + banded.n_bear + banded.n_neutral == banded.n_msgs).all()
+    assert banded.n_bull.sum() < plain.n_bull.sum() and banded.n_bear.sum() < plain.n_bear.sum()
+    # The corrected shares count every message: the band leaves them as they are.
+    pd.testing.assert_series_equal(banded.share_bull_em, plain.share_bull_em)
+    assert len(filled) > len(plain) and filled.n_msgs.sum() == plain.n_msgs.sum()
+
+
+def test_24x7_needs_no_exchange_calendars_and_nyse_says_what_to_install(tmp_path):
+    """Issue 20, item 26: the index ran only with exchange_calendars installed, even for --calendar 24x7."""
+    scored = tmp_path / "scored.csv"
+    scored.write_text("created_at,symbols,message,p_bullish\n2020-07-06T15:00:00Z,AAPL,x,0.7\n")
+    blocked = (
+        "import sys; sys.modules['exchange_calendars'] = None\n"  # import exchange_calendars raises ImportError
+        "import importlib.util; importlib.util.find_spec = lambda name, *a: None if name == 'exchange_calendars' "
+        "else _find(name, *a)\n"
+    )
+
+    def index(*args) -> subprocess.CompletedProcess:
+        code = (
+            "import importlib.util; _find = importlib.util.find_spec\n" + blocked + "from stocksent.cli import main\n"
+            f"sys.exit(main({[str(a) for a in args]!r}))"
+        )
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+    utc = index("index", scored, "-o", tmp_path / "utc.csv", "--calendar", "24x7")
+    assert utc.returncode == 0, utc.stderr
+    assert pd.read_csv(tmp_path / "utc.csv").n_msgs.tolist() == [1]
+    nyse = index("index", scored, "-o", tmp_path / "nyse.csv")
+    assert nyse.returncode == 2 and "Traceback" not in nyse.stderr
+    assert "exchange_calendars" in nyse.stderr and "stocksent[index]" in nyse.stderr
+    assert not (tmp_path / "nyse.csv").exists()
 
 
 def test_out_of_range_and_unreadable_times_are_counted_bad_rows(tmp_path, capsys):

@@ -12,6 +12,7 @@ from conftest import DATA_PATH
 from stocksent.errors import StocksentError
 from stocksent.readers import api_row
 from stocksent.signals import sentiment_index
+from stocksent.signals.periods import make_periods
 
 API = Path(__file__).parent / "fixtures" / "stocktwits_api"
 EMOTIONS = DATA_PATH.parent / "StockEmotions_2020.csv.gz"
@@ -138,15 +139,81 @@ def test_counts_add_up_on_a_real_slice(emotions):
 
 
 def test_interval_contains_the_share_and_empty_periods_are_rows(emotions):
-    df = sentiment_index(emotions, KeywordModel())
+    df = sentiment_index(emotions, KeywordModel(), fill=True)
     busy = df[df.n_msgs > 0]
     assert ((busy.ci_lo <= busy.share_bull) & (busy.share_bull <= busy.ci_hi)).all()
     empty = df[df.n_msgs == 0]
     assert len(empty) > 0 and empty.share_bull.isna().all() and empty.ci_lo.isna().all()
-    # Every NYSE session between a ticker's first and last message is a row, once.
+    # With fill, every NYSE session between a ticker's first and last message is a row, once.
     for _, rows in df.groupby("ticker"):
         dates = pd.to_datetime(rows.session_date)
         assert dates.is_monotonic_increasing and dates.is_unique
+        sessions = make_periods("nyse", "1D").grid(*rows.period_end.agg(["min", "max"]).map(session_key))
+        assert len(rows) == len(sessions)
+
+
+def session_key(end) -> int:
+    return pd.Timestamp(end.date()).value  # a daily NYSE key is the session's date at 00:00 UTC
+
+
+def test_empty_periods_beyond_the_window_are_left_out_and_nothing_else_changes(emotions):
+    full = sentiment_index(emotions, KeywordModel(), window=4, min_periods=2, fill=True)
+    compact = sentiment_index(emotions, KeywordModel(), window=4, min_periods=2)
+    assert len(compact) < len(full)
+    key = ["ticker", "period_start"]
+    left_out = full.merge(compact[key], on=key, how="left", indicator=True)
+    assert (left_out[left_out._merge == "left_only"].n_msgs == 0).all()
+    # Every row kept is the same row, trailing z-scores included (the left-out periods still count as empty).
+    merged = compact.merge(full, on=key, suffixes=("", "_full"))
+    assert len(merged) == len(compact) and merged.z_volume.notna().sum() > 100
+    for name in ("n_msgs", "share_bull", "z_sentiment", "z_volume"):
+        pd.testing.assert_series_equal(merged[name], merged[f"{name}_full"], check_names=False)
+    # An empty row is within the window (4 periods) of one with messages.
+    for _, rows in compact.groupby("ticker"):
+        busy = np.flatnonzero(rows.n_msgs.to_numpy() > 0)
+        places = make_periods("nyse", "1D").position(rows.period_end.map(session_key).to_numpy())
+        assert all(np.abs(places[busy] - place).min() <= 4 for place in places)
+
+
+def test_one_outlier_time_does_not_blow_up_the_index():
+    """Issue 20, item 4: 13 messages, one dated 1900-01-01, 24x7 half hours gave 2,106,894 rows. A time
+    before 2005 is a bad row now; one that is merely years off still adds a window of rows, not years."""
+    times = ["2005-06-01T00:00:00Z"] + [f"2020-03-02T{h:02d}:15:00Z" for h in range(8, 20)]
+    table = pd.DataFrame({"created_at": times, "ticker": "AAPL", "message": ["bull"] * 13})
+    df = sentiment_index(table, KeywordModel(), calendar="24x7", freq="30min")
+    assert df.n_msgs.sum() == 13
+    assert len(df) <= 13 * (2 * 20 + 1)  # at most the window (20) of empty half hours either side of each
+    assert df.period_start.min() == pd.Timestamp("2005-06-01", tz="UTC")
+
+
+@pytest.mark.slow
+def test_the_public_corpus_at_half_hours_stays_small():
+    """Issue 20, item 4: the 55,703-message public file at 24x7 half hours gave 965,545 rows."""
+    public = DATA_PATH.parent / "StockTwits_public_2012_2026.csv.gz"
+    df = sentiment_index([str(public)], KeywordModel(), calendar="24x7", freq="30min", window=10)
+    busy = int((df.n_msgs > 0).sum())
+    assert len(df) <= busy * 21 and len(df) < 400_000
+    assert (df.n_msgs > 0).sum() == busy and df.n_msgs.sum() > 25_000
+
+
+def test_a_neutral_band_counts_undecided_messages_apart():
+    table = pd.DataFrame(
+        {
+            "created_at": ["2020-07-06T15:00:00Z"] * 6,
+            "ticker": "AAPL",
+            "p_bullish": [0.95, 0.7, 0.55, 0.45, 0.3, 0.1],
+        }
+    )
+    plain = sentiment_index(table).iloc[0]
+    assert (plain.n_bull, plain.n_bear, plain.n_neutral, plain.share_bull) == (3, 3, 0, 0.5)
+    banded = sentiment_index(table, neutral=(0.4, 0.6)).iloc[0]
+    assert (banded.n_bull, banded.n_bear, banded.n_neutral) == (2, 2, 2)
+    assert banded.share_bull == 0.5 and banded.mean_p == pytest.approx(plain.mean_p)
+    wide = sentiment_index(table, neutral=(0.2, 0.96)).iloc[0]
+    assert (wide.n_bull, wide.n_bear, wide.n_neutral, wide.share_bull) == (0, 1, 5, 0.0)
+    assert wide.ci_hi < 1  # a Wilson interval over the one decided message
+    with pytest.raises(StocksentError, match="threshold"):
+        sentiment_index(table, neutral=(0.6, 0.8))
 
 
 def test_z_scores_do_not_look_ahead(emotions):

@@ -129,3 +129,60 @@ def test_unknown_options_and_times_outside_the_calendar_are_user_errors():
         make_periods("lse", "1D")
     with pytest.raises(StocksentError, match="outside the NYSE calendar"):
         make_periods("nyse", "1D").assign(ns("1999-01-04T15:00:00Z"))
+
+
+@pytest.mark.parametrize(
+    ("calendar", "freq"),
+    [("nyse", "30min"), ("nyse", "1h"), ("nyse", "1D"), ("nyse", "1W"), ("24x7", "30min"), ("24x7", "1W")],
+)
+def test_positions_number_the_periods_one_by_one(calendar, freq):
+    periods = make_periods(calendar, freq)
+    first, last = periods.assign(ns("2019-12-20T15:00:00Z", "2020-01-10T15:00:00Z"))[0]
+    keys = periods.grid(first, last)
+    places = periods.position(keys)
+    assert np.array_equal(np.diff(places), np.ones(len(keys) - 1))
+    assert np.array_equal(periods.key_at(places), keys)
+    assert keys[0] == first and keys[-1] == last
+
+
+def test_near_keeps_the_periods_within_reach_and_counts_what_it_leaves_out():
+    periods = make_periods("nyse", "1D")
+    keys = periods.assign(ns("2020-01-02T15:00:00Z", "2020-01-06T15:00:00Z", "2020-03-02T15:00:00Z"))[0]
+    kept, skipped, row = periods.near(keys, reach=2)
+    dates = [str(d) for d in periods.describe(kept)["session_date"]]
+    # 2 Jan, 3 Jan, 6 Jan and the two sessions after it; then the two sessions before 2 March and it.
+    assert dates == [
+        "2020-01-02",
+        "2020-01-03",
+        "2020-01-06",
+        "2020-01-07",
+        "2020-01-08",
+        "2020-02-27",
+        "2020-02-28",
+        "2020-03-02",
+    ]
+    assert list(skipped) == [0, 0, 0, 0, 0, 2, 0, 0]  # left out before 27 Feb: many, shown as the reach
+    assert list(row) == [0, -1, 1, -1, -1, -1, -1, 2]  # where each key is; -1: an empty period
+    whole = periods.grid(keys[0], keys[-1])
+    assert np.isin(kept, whole).all() and len(whole) == 41
+
+
+def test_near_lays_out_many_tickers_at_once_as_each_alone():
+    """The index's rows for thousands of tickers come from one call: each ticker's are what it gets alone."""
+    periods = make_periods("24x7", "1h")
+    rng = np.random.default_rng(5)
+    groups = [np.unique(rng.integers(0, 300, size=rng.integers(1, 25))) * 3_600_000_000_000 for _ in range(40)]
+    keys = np.concatenate(groups)
+    first = np.concatenate([np.arange(len(g)) == 0 for g in groups])
+    for reach in (3, None):
+        kept, skipped, row = periods.near(keys, reach, first)
+        at = 0
+        offsets = np.cumsum([0] + [len(g) for g in groups])
+        for g, offset in zip(groups, offsets):
+            alone, alone_skipped, alone_row = periods.near(g, reach)
+            n = len(alone)
+            assert np.array_equal(kept[at : at + n], alone) and np.array_equal(skipped[at : at + n], alone_skipped)
+            assert np.array_equal(row[at : at + n], np.where(alone_row >= 0, alone_row + offset, -1))
+            at += n
+        assert at == len(kept)
+    assert len(periods.near(keys[:1], None)[0]) == 1 and len(periods.near(keys[:0], 2)[0]) == 0

@@ -25,6 +25,7 @@ evaluate, score and the index:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -215,8 +216,12 @@ def _iso(text) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- tickers
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def clean_ticker(raw: str) -> str | None:
-    """The ticker `raw` names (the module doc's one rule), or None where it names none."""
+    """The ticker `raw` names (the module doc's one rule), or None where it names none.
+
+    Remembered: a stream of millions of messages names a few thousand distinct tickers.
+    """
     text = unicodedata.normalize("NFKC", raw)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf").strip().removeprefix("$").upper()
     return text if _TICKER.fullmatch(text) else None

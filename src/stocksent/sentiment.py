@@ -41,6 +41,7 @@ from stocksent.errors import StocksentError
 from stocksent.inference import DEFAULT_BATCH, Engine, engine_for, sigmoid
 from stocksent.inference.workers import map_chunks
 from stocksent.labels import prediction_fields
+from stocksent.rates import RATES
 from stocksent.text import TextOptions, normalise_flat
 from stocksent.version import __version__
 from stocksent.vocab import Vocabulary
@@ -258,8 +259,8 @@ class SentimentModel:
         """Write a model directory that `load` reads back to identical probabilities; returns its path.
 
         The directory appears whole or not at all (written beside it, then renamed into place).
-        metrics.json and learning_curve.png come along from the loaded directory (they describe
-        these weights). A directory that already holds this very model is left as it is; one that
+        metrics.json, rates.json and learning_curve.png come along from the loaded directory (they
+        describe these weights). A directory that already holds this very model is left as it is; one that
         holds another model is refused unless `overwrite=True`, which replaces it whole; a
         non-empty directory holding no model is always refused.
 
@@ -281,7 +282,7 @@ class SentimentModel:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.mkdir(staging)  # mode 0777 less the umask, as a plain mkdir (mkdtemp would give 0700)
             save_model_dir(staging, self.network, config, self.vocab)
-            for name in (METRICS, CURVE):
+            for name in (METRICS, RATES, CURVE):
                 if self.directory is not None and (self.directory / name).is_file():
                     shutil.copyfile(self.directory / name, staging / name)
             if occupied and _same_files(staging, target, (WEIGHTS, CONFIG, VOCAB)):

@@ -14,11 +14,11 @@ import sys
 import threading
 
 from stocksent import __version__
-from stocksent.cli import baseline, bench, evaluate, export, index, predict, report, score, serve, train, tune
+from stocksent.cli import baseline, bench, evaluate, export, index, predict, report, score, serve, study, train, tune
 from stocksent.cli.terminal import printable
 from stocksent.errors import StocksentError
 
-COMMANDS = [train, evaluate, predict, score, index, serve, export, baseline, report, tune, bench]
+COMMANDS = [train, evaluate, predict, score, index, study, serve, export, baseline, report, tune, bench]
 
 
 class Parser(argparse.ArgumentParser):

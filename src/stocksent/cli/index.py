@@ -18,6 +18,17 @@ def ticker_list(text: str) -> list[str]:
     return names
 
 
+def neutral_band(text: str) -> tuple[float, float]:
+    """`0.4,0.6` -> (0.4, 0.6): two probabilities, low below high."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected two probabilities LOW,HIGH such as 0.4,0.6") from None
+    if not 0.0 <= low < high <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 0 <= LOW < HIGH <= 1, got {text}")
+    return low, high
+
+
 def window_size(text: str) -> int:
     value = positive_int(text)
     if value < 2:
@@ -47,6 +58,18 @@ def register(sub) -> None:
     p.add_argument("--tickers", type=ticker_list, help="only these tickers, e.g. AAPL,TSLA")
     p.add_argument("--window", type=window_size, default=20, help="periods before each one for z-scores (default 20)")
     p.add_argument("--min-periods", type=positive_int, help="fewest earlier periods for a z-score (default window/2)")
+    p.add_argument(
+        "--neutral",
+        type=neutral_band,
+        metavar="LOW,HIGH",
+        help="count messages with LOW <= P(bullish) < HIGH as neutral (n_neutral); shares over the others (off)",
+    )
+    p.add_argument(
+        "--fill",
+        action="store_true",
+        help="a row for every empty period between a ticker's first and last message (default: only those "
+        "within --window periods of a period with messages)",
+    )
     p.add_argument("--single-ticker-only", action="store_true", help="leave out messages naming several tickers")
     p.add_argument("--text-column", help="column holding the messages (default: message, else body)")
     p.add_argument("--plot", metavar="PATH.png", help="also draw the index, volume (and --prices) per ticker")
@@ -60,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
     from stocksent.errors import StocksentError
 
-    missing = [name for name in ("pandas", "pyarrow", "exchange_calendars") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("pandas", "pyarrow") if importlib.util.find_spec(name) is None]
+    if args.calendar != "24x7" and importlib.util.find_spec("exchange_calendars") is None:
+        missing.append("exchange_calendars (for NYSE sessions; --calendar 24x7 works without it)")
     if missing:
         raise StocksentError(f"stocksent index needs {', '.join(missing)}: pip install 'stocksent[index]'")
     if args.prices and not args.plot:
@@ -90,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         single_ticker_only=args.single_ticker_only,
         text_column=args.text_column,
         batch_rows=args.batch_rows,
+        neutral=args.neutral,
+        fill=args.fill,
     )
     write_table(df, args.output, args.format)
     print(f"wrote {len(df)} rows ({df['ticker'].nunique()} tickers) to {args.output}", file=sys.stderr)

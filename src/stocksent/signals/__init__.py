@@ -6,6 +6,10 @@
 - `stocksent.signals.stats`: Wilson interval, Antweiler–Frank bullishness and agreement, trailing z-scores.
 - `stocksent.signals.aggregate.IndexBuilder`: the streaming accumulator, for callers that score themselves.
 - `stocksent.signals.plot.index_figure`: the index beside volume and price, as a matplotlib Figure.
+- `stocksent.signals.quantify`: shares corrected for prior shift (ACC, PACC, EM) from a model's
+  validation rates (`stocksent.rates`, the model's rates.json).
+- `stocksent.signals.study`: the lead-lag study of a daily index against prices (`stocksent study`;
+  needs the `study` extra: statsmodels, linearmodels).
 
 Names are loaded on first use, so importing this package loads neither pandas nor pyarrow.
 Needs the `index` extra: `pip install 'stocksent[index]'` (pandas, pyarrow, exchange_calendars).

@@ -107,7 +107,8 @@ def _to_arrow(batch: Any):
 
 
 def normalise(batch: Any, text_column: str | None = None, need_text: bool = True) -> tuple[Any, dict[str, int]]:
-    """A pandas frame with ts (int64 ns UTC), date_only, tickers (list), n_symbols, key, user, tag, text.
+    """A pandas frame with ts (int64 ns UTC), date_only, tickers (list), n_symbols, key, user, tag, text
+    and row (each message's row in `batch`).
 
     Columns are found and read by `stocksent.columns` (the rules every command shares). Also returns
     counts of rows left out: no time, a bad time (unparseable, or outside 2005-01-01 .. now + 1 day),
@@ -164,6 +165,7 @@ def normalise(batch: Any, text_column: str | None = None, need_text: bool = True
     for col in ("p_bullish", "label"):
         if col in names:
             out[col] = table.column(col).to_numpy(zero_copy_only=False)
+    out["row"] = np.arange(table.num_rows)
     no_time = ts == NO_TIME
     no_ticker = out["n_symbols"].to_numpy() == 0
     dropped = {

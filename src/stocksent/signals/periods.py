@@ -70,9 +70,62 @@ class Periods:
         """Columns for the rows of these keys: period_start, period_end (UTC), session_date, session."""
         raise NotImplementedError
 
+    def position(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's place (int64) in the calendar's sequence of periods: consecutive periods differ by 1."""
+        raise NotImplementedError
+
+    def key_at(self, positions: np.ndarray) -> np.ndarray:
+        """The period keys at these places (the inverse of `position`)."""
+        raise NotImplementedError
+
     def grid(self, first: int, last: int) -> np.ndarray:
         """Every period key from `first` to `last`, both included, in order."""
-        raise NotImplementedError
+        start, stop = self.position(np.array([first, last], dtype=np.int64))
+        return self.key_at(np.arange(start, stop + 1, dtype=np.int64))
+
+    def near(
+        self, keys: np.ndarray, reach: int | None, first: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of an index: per group of `keys`, the periods within `reach` periods of one of its
+        keys, never before the group's first key or after its last (every period in between where
+        `reach` is None).
+
+        `keys` are sorted and distinct within each group; `first` marks the first key of each group
+        (the groups are consecutive runs: tickers), one group if None. Returns, in the same order,
+        the periods' keys; per period, how many periods were left out just before it (0 at a group's
+        first, at most `reach`); and the index of its key in `keys`, or -1 for an empty period. All
+        groups at once: thousands of tickers cost one pass, not one each.
+
+        The index keeps these rows: enough empty periods around each one with messages for a
+        trailing window of `reach` periods to be computed exactly (the left-out periods are empty).
+        """
+        places = self.position(np.asarray(keys, dtype=np.int64))
+        n = len(places)
+        if not n:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        first = np.arange(n) == 0 if first is None else np.asarray(first, dtype=bool)
+        group = np.cumsum(first) - 1
+        last_place = places[np.r_[np.flatnonzero(first)[1:] - 1, n - 1]][group]  # the group's last key
+        if reach is None:  # one stretch per group, from its first key to its last
+            low = np.where(first, places, 0)
+            high = np.where(first, last_place, -1)
+        else:  # a stretch per key: from where the one before ends (or reach before it) to reach after it
+            before = np.r_[places[:1], places[:-1]]
+            low = np.where(first, places, np.maximum(places - reach, before + reach + 1))
+            high = np.minimum(places + reach, last_place)
+        length = np.maximum(high - low + 1, 0)
+        stretch = np.repeat(np.arange(n), length)
+        kept = low[stretch] + np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+        kept_group = group[stretch]
+        starts = np.r_[True, kept_group[1:] != kept_group[:-1]]
+        skipped = np.diff(kept, prepend=kept[:1]) - 1
+        skipped = np.where(starts, 0, skipped if reach is None else np.minimum(skipped, reach))
+        lowest = int(kept.min())  # every key is kept, so this spans them too
+        span = int(kept.max()) - lowest + 1
+        code = kept_group * span + (kept - lowest)  # sorted: by group, then place
+        row = np.full(len(kept), -1, dtype=np.int64)
+        row[np.searchsorted(code, group * span + (places - lowest))] = np.arange(n)
+        return self.key_at(kept), skipped.astype(np.int64), row
 
 
 class TwentyFourSeven(Periods):
@@ -99,14 +152,22 @@ class TwentyFourSeven(Periods):
             "session": np.full(n, None, dtype=object),
         }
 
-    def grid(self, first, last):
-        return np.arange(first, last + 1, self.step, dtype=np.int64)
+    def position(self, keys):
+        return (np.asarray(keys, dtype=np.int64) - self.origin) // self.step
+
+    def key_at(self, positions):
+        return np.asarray(positions, dtype=np.int64) * self.step + self.origin
 
 
 @functools.lru_cache(maxsize=1)
 def _xnys() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NYSE sessions (days since the epoch), opens and closes (UTC ns), from exchange_calendars."""
-    import exchange_calendars as xcals
+    try:
+        import exchange_calendars as xcals
+    except ImportError:
+        raise StocksentError(
+            "NYSE sessions need exchange_calendars: pip install 'stocksent[index]' (or use --calendar 24x7)"
+        ) from None
 
     calendar = xcals.get_calendar("XNYS")
     sessions = calendar.sessions.values.astype("datetime64[D]").astype(np.int64)
@@ -199,19 +260,44 @@ class NyseSessions(Periods):
             "session": np.array(PARTS, dtype=object)[self._parts(keys, idx)],
         }
 
-    def grid(self, first, last):
+    @functools.cached_property
+    def _day_keys(self) -> np.ndarray:
+        """Daily or weekly periods: the key of each, in order."""
+        days = self.sessions * NS_DAY
+        return days[np.unique(self.week_first)] if self.freq == "1W" else days
+
+    @functools.cached_property
+    def _buckets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Intraday periods: per session (from the second), buckets before the open, and the first bucket's place."""
+        before = -((self.closes[:-1] - self.opens[1:]) // self.step)  # ceil((open - previous close) / step)
+        during = -((self.opens[1:] - self.closes[1:]) // self.step)
+        return before, np.concatenate([[0], np.cumsum(before + during)])
+
+    def position(self, keys):
+        keys = np.asarray(keys, dtype=np.int64)
         if self.step >= NS_DAY:
-            days = self.sessions * NS_DAY
-            if self.freq == "1W":
-                days = days[np.unique(self.week_first)]
-            return days[(days >= first) & (days <= last)]
-        i, j = np.searchsorted(self.closes, [first, last], side="right")
-        pieces = []
-        for s in range(i, j + 1):  # a few thousand sessions at most: a Python loop is fine
-            pieces.append(np.arange(self.closes[s - 1], self.opens[s], self.step))
-            pieces.append(np.arange(self.opens[s], self.closes[s], self.step))
-        keys = np.concatenate(pieces).astype(np.int64)
-        return keys[(keys >= first) & (keys <= last)]
+            return np.searchsorted(self._day_keys, keys).astype(np.int64)
+        before, first = self._buckets
+        s = np.searchsorted(self.closes, keys, side="right")  # the session each bucket counts for
+        opens = self.opens[s]
+        inside = np.where(
+            keys < opens, (keys - self.closes[s - 1]) // self.step, before[s - 1] + (keys - opens) // self.step
+        )
+        return first[s - 1] + inside
+
+    def key_at(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.step >= NS_DAY:
+            return self._day_keys[positions]
+        before, first = self._buckets
+        s = np.searchsorted(first, positions, side="right")  # 1-based session of each place
+        inside = positions - first[s - 1]
+        overnight = inside < before[s - 1]
+        return np.where(
+            overnight,
+            self.closes[s - 1] + inside * self.step,
+            self.opens[s] + (inside - before[s - 1]) * self.step,
+        )
 
 
 def _new_york_midnight(ts: np.ndarray) -> np.ndarray:
@@ -222,8 +308,9 @@ def _new_york_midnight(ts: np.ndarray) -> np.ndarray:
     return days.tz_localize(NEW_YORK).tz_convert("UTC").tz_localize(None).values.astype(np.int64)
 
 
+@functools.lru_cache(maxsize=16)
 def make_periods(calendar: str, freq: str) -> Periods:
-    """`nyse` or `24x7` periods of `freq` (30min, 1h, 1D, 1W)."""
+    """`nyse` or `24x7` periods of `freq` (30min, 1h, 1D, 1W); made once per process and shared."""
     freq_ns(freq)
     if calendar == "nyse":
         return NyseSessions(freq)

@@ -21,8 +21,13 @@ _FREQ_WORDS = {"1D": "daily", "1W": "weekly", "1h": "hourly", "30min": "30-minut
 BULL, TAG, VOLUME, PRICE = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
 
 
-def read_prices(path: str | os.PathLike):
-    """A CSV of `date,ticker,close` (other columns ignored) as a frame with date (datetime), ticker, close."""
+def read_prices(path: str | os.PathLike, column: str | None = "close"):
+    """A CSV of `date,ticker,close` (other columns ignored) as a frame with date (datetime), ticker, close.
+
+    `column` names the price to read as `close` (for example `adj_close`, adjusted for dividends and
+    splits); None: `adj_close` where the file has it, else `close`. The frame's `attrs["column"]`
+    says which was read.
+    """
     import pandas as pd
 
     try:
@@ -32,12 +37,14 @@ def read_prices(path: str | os.PathLike):
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise StocksentError(f"cannot read prices from {path}: {exc}") from None
     prices.columns = [str(c).strip().lower() for c in prices.columns]
-    missing = [c for c in ("date", "ticker", "close") if c not in prices.columns]
+    column = ("adj_close" if "adj_close" in prices.columns else "close") if column is None else column.strip().lower()
+    missing = [c for c in ("date", "ticker", column) if c not in prices.columns]
     if missing:
         raise StocksentError(
             f"{path} has no {', '.join(missing)} column (columns: {', '.join(prices.columns)}); "
-            "give a CSV of date,ticker,close"
+            f"give a CSV of date,ticker,{column}"
         )
+    prices["close"] = prices[column]
     prices["date"] = pd.to_datetime(prices["date"], errors="coerce", format="mixed")
     prices["close"] = pd.to_numeric(prices["close"], errors="coerce")
     prices["ticker"] = prices["ticker"].astype(str).str.strip().str.lstrip("$").str.upper()
@@ -46,7 +53,9 @@ def read_prices(path: str | os.PathLike):
         raise StocksentError(f"{path} has no rows with a readable date and close")
     if prices["date"].dt.tz is not None:
         prices["date"] = prices["date"].dt.tz_convert("UTC").dt.tz_localize(None)
-    return prices[["date", "ticker", "close"]]
+    prices = prices[["date", "ticker", "close"]]
+    prices.attrs["column"] = column
+    return prices
 
 
 def default_tickers(df, limit: int = 6) -> list[str]:

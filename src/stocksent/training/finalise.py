@@ -16,8 +16,9 @@ from stocksent.artifacts import CONFIG, CURVE, METRICS, VOCAB, save_weights
 from stocksent.atomic import write_bytes, write_json
 from stocksent.config import TrainConfig
 from stocksent.evaluation.metrics import classification_metrics
-from stocksent.inference import network_logits
+from stocksent.inference import network_logits, sigmoid
 from stocksent.model import LSTMClassifier
+from stocksent.rates import RATES, ValidationRates
 from stocksent.training.blend import Blend, fit_blend, fit_linear, fold_blend_
 from stocksent.training.calibration import Calibration, calibrate
 from stocksent.training.prepare import TrainingData
@@ -80,6 +81,22 @@ def calibrate_on_validation(model: LSTMClassifier, data: TrainingData, device: t
     return calibration
 
 
+def rates_on_validation(
+    model: LSTMClassifier, data: TrainingData, threshold: float, device: torch.device
+) -> ValidationRates | None:
+    """The served model's rates on validation (rates.py), for the index's prior-shift corrections.
+
+    Measured after the blend and calibration are folded in, at the chosen threshold: the very
+    probabilities and labels the model will serve. None (and a log line) where validation holds one
+    class only: no rates can be measured.
+    """
+    labels = data.splits.val.labels
+    if len(np.unique(labels)) < 2:
+        log.info("rates.json skipped: the validation split holds one class only")
+        return None
+    return ValidationRates.measure(labels, sigmoid(network_logits(model, data.val_x, device=device)), threshold)
+
+
 def finalise(
     out: Path,
     best: LSTMClassifier,
@@ -95,6 +112,7 @@ def finalise(
 
     blend = blend_on_validation(best, config, data, device)
     calibration = calibrate_on_validation(best, data, device)
+    rates = rates_on_validation(best, data, calibration.threshold, device)
     test_logits = network_logits(best, data.test_x, device=device)
     test_p = 1.0 / (1.0 + np.exp(-test_logits.astype(np.float64)))
     metrics = {
@@ -109,6 +127,8 @@ def finalise(
     save_weights(out, best)
     write_json(out / VOCAB, data.vocab.to_dict())
     write_json(out / METRICS, metrics)
+    if rates is not None:
+        write_json(out / RATES, rates.to_dict())
     write_bytes(out / CURVE, learning_curve_png(progress["history"]))
     write_json(
         out / CONFIG,

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from stocksent.artifacts import CONFIG, CURVE, METRICS, VOCAB, WEIGHTS
 from stocksent.errors import StocksentError
+from stocksent.rates import RATES
 
 LOCK = ".stocksent.lock"
 CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "checkpoint.safetensors", "checkpoint.json"
 BEST_WEIGHTS = "checkpoint-best.safetensors"  # the best epoch so far, before the blend and calibration
-RUN_FILES = (VOCAB, WEIGHTS, METRICS, CURVE, CHECKPOINT_WEIGHTS, BEST_WEIGHTS)
+RUN_FILES = (VOCAB, WEIGHTS, METRICS, RATES, CURVE, CHECKPOINT_WEIGHTS, BEST_WEIGHTS)
 
 
 @contextlib.contextmanager
