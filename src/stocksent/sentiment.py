@@ -36,10 +36,11 @@ from stocksent.artifacts import (
     save_model_dir,
 )
 from stocksent.data import LABELS
+from stocksent.encoding import TextEncoder
 from stocksent.errors import StocksentError
 from stocksent.inference import DEFAULT_BATCH, Engine, engine_for, sigmoid
 from stocksent.inference.workers import map_chunks
-from stocksent.text import TextOptions, normalise_flat
+from stocksent.text import TextOptions
 from stocksent.vocab import Vocabulary
 
 
@@ -73,6 +74,7 @@ class SentimentModel:
         self.vocab = vocab
         self.engine = engine
         self.text_options = text_options if text_options is not None else TextOptions()
+        self.encoder = TextEncoder(vocab, self.text_options)  # compiled where available (encoding.py)
         self.threshold = threshold
         self.config = config if config is not None else {}
         self.directory = directory
@@ -146,16 +148,16 @@ class SentimentModel:
 
     def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All messages' word ids end to end, and each message's length: an engine's input."""
-        tokens, lengths = normalise_flat(texts, self.text_options)
-        return self.vocab.encode(tokens), np.asarray(lengths, dtype=np.int64)
+        return self.encoder.encode(texts)
 
     # ------------------------------------------------------------------ scoring
 
     def logits(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
         """The engine's logit per message (float32, input order), before the sigmoid.
 
-        Where the engine allows it (the fast CPU engine), chunks of a large call are encoded and
-        scored side by side on torch's intra-op thread count of worker threads (workers.map_chunks).
+        Where the engine allows it (the compiled and the fast CPU engines), chunks of a large call
+        are encoded and scored side by side on torch's intra-op thread count of worker threads
+        (workers.map_chunks); a small call to the compiled engine runs in the calling thread.
         """
         return self._logits(as_list(texts), batch_size)
 
@@ -170,7 +172,7 @@ class SentimentModel:
             return self.engine.logits(ids, lengths, batch_size)
 
         threads = torch.get_num_threads() if self.engine.parallel else 1
-        return map_chunks(score, texts, batch_size, threads)
+        return map_chunks(score, texts, batch_size, threads, small_inline=self.engine.name == "native")
 
     @overload
     def predict_proba(self, texts: str, batch_size: int = ...) -> float: ...
