@@ -9,7 +9,7 @@ EXTRAS := serve,onnx,tune,index,spark,ray
 SYSTEM_PACKAGES := chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint install install-dev system-deps clean
+.PHONY: demo test lint docs install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,16 @@ demo: install
 		'Fed meeting today, staying flat'
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks docs/hooks
 
-test: install-dev system-deps lint
+# The documentation site, built into site/ without the network (mkdocs.yml). Strict: a broken link
+# or anchor, a page missing from the nav or an API name that is gone fails the build, and so `make test`.
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: install-dev system-deps lint docs
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 """Tests for stocksent.corpus and the splits built on it: many files of every format, duplicates,
 flat token arrays, the time-ordered split, and the recorded splits rebuilt with sha256 checked.
 
-The tutorial's single file must split exactly as it always did (the README's numbers rest on it):
+The tutorial's single file must split exactly as it always did (the numbers of docs/results.md rest on it):
 `test_the_tutorial_file_splits_exactly_as_before` checks sizes and membership against the old
 list-of-lists implementation, written out here.
 """

@@ -25,7 +25,7 @@ def test_default_preset_on_full_dataset(tmp_path, default_model_dir) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == {"train": 77572, "val": 9696, "test": 9698}
     # The accuracy issue's bar (the tutorial reported 0.717). Measured here: 0.799 on this split;
-    # 0.791 and 0.785 with split seeds 2 and 3 (README), so another CPU's rounding leaves margin.
+    # 0.791 and 0.785 with split seeds 2 and 3 (docs/results.md), so another CPU's rounding leaves margin.
     assert metrics["test"]["accuracy"] >= 0.78, metrics["test"]
     assert metrics["blend"]["linear_weight"] > 0 and metrics["blend"]["network_weight"] > 0
 

@@ -103,7 +103,7 @@ def plain(series) -> list:
 
 
 def test_model_shipped_with_add_file_is_found_on_the_executors(spark, frame, small_model_dir):
-    """The README's recipe for clusters with no shared path: SparkContext.addFile, SparkFiles.get on executors."""
+    """The recipe of docs/scoring.md for clusters with no shared path: SparkContext.addFile, SparkFiles.get on executors."""
     from pyspark import SparkFiles
 
     from stocksent import SentimentModel

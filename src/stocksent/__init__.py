@@ -18,7 +18,7 @@ from stocksent.lazy import lazy_attributes
 from stocksent.version import __version__
 
 # Before torch loads: idle OpenMP threads sleep instead of spinning. On a busy machine spinning
-# threads made training 20x slower; on a quiet one training is 4% slower and prediction faster (README).
+# threads made training 20x slower; on a quiet one training is 4% slower and prediction faster (docs/how-it-works.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _PUBLIC = {

@@ -1,6 +1,6 @@
 """Inference on the CPU: the same network as `LSTMClassifier.forward`, in fewer and cheaper operations.
 
-What makes it fast (each measured; see the README's performance section):
+What makes it fast (each measured; see docs/how-it-works.md and docs/results.md):
 - Layer 1's input projection, embedding @ W_ih + both biases, is one (vocabulary x 4H) table computed
   once: per word it is a row lookup instead of a 300 x 4H product (more than half of all FLOPs).
 - Messages run longest first in "packed" order: at step t only the rows still going are computed, so
@@ -38,7 +38,7 @@ def cpu_flags() -> set[str]:
 
 def resolve_precision(precision: str) -> str:
     """ "auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX): on the dev box
-    38,399 vs 29,966 msgs/s with test accuracy 0.01 points apart (README; tests/test_fastpath.py
+    38,399 vs 29,966 msgs/s with test accuracy 0.01 points apart (docs/results.md; tests/test_fastpath.py
     bounds the gap); float32 elsewhere, where emulated bfloat16 would be slower."""
     if precision != "auto":
         return precision

@@ -2,7 +2,7 @@
 
 The LSTM and its n-gram term are trained together by SGD; a logistic regression over the same
 n-gram features, fitted to convergence with L2 regularisation, errs on different messages. Their
-weighted sum beats either on validation (every seed tried; see the README). Both are linear in the
+weighted sum beats either on validation (every seed tried; see docs/results.md). Both are linear in the
 same features, so the blend folds into the existing weights: the model keeps its shape, and
 prediction, the fast path and ONNX export cost nothing extra.
 
