@@ -20,51 +20,7 @@ namespace {
 
 #include "lstm_loop.inc"
 
-inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
-// 1 / (1 + e^-x): a 14-bit reciprocal and one Newton step (relative error ~1e-8).
-inline __m512 sigmoid16(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 d = _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)));
-    const __m512 r = _mm512_rcp14_ps(d);
-    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-}
-
-inline __m512 tanh16(__m512 x) {
-    return _mm512_fmsub_ps(_mm512_set1_ps(2.0f), sigmoid16(_mm512_add_ps(x, x)), _mm512_set1_ps(1.0f));
-}
-
-inline __m512 round_bf16_16(__m512 x) {
-    __m512i u = _mm512_castps_si512(x);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-    return _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
-}
-
-// Gates of one row (i, f, g, o of 16 units) -> the new c and h, stored.
-template <class Store>
-inline void finish(const float* sums, float* c_row, bool first, Store store_h) {
-    const __m512 i = sigmoid16(_mm512_load_ps(sums)), f = sigmoid16(_mm512_load_ps(sums + 16));
-    const __m512 g = tanh16(_mm512_load_ps(sums + 32)), o = sigmoid16(_mm512_load_ps(sums + 48));
-    const __m512 ig = _mm512_mul_ps(i, g);
-    const __m512 c = first ? ig : _mm512_fmadd_ps(f, _mm512_loadu_ps(c_row), ig);
-    _mm512_storeu_ps(c_row, c);
-    store_h(_mm512_mul_ps(o, tanh16(c)));
-}
+#include "avx512_math.inc"
 
 // Not inlined: the register allocator then gives the R x 4 sums registers of their own, not the
 // constants of the activations around it (inlined, GCC spilled the sums to the stack).

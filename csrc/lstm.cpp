@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <stdexcept>
 
@@ -35,27 +36,46 @@ std::vector<KernelInfo> usable_kernels(bool bf16) {
     std::vector<KernelInfo> out;
 #ifdef STOCKSENT_X86_KERNELS
     const CpuFeatures& cpu = cpu_features();
+    using W = KernelInfo;
     if (bf16) {
-        if (cpu.avx512_bf16) out.push_back({"avx512-bf16", true, run_avx512_bf16});
-        if (cpu.avx512) out.push_back({"avx512", false, run_avx512_bf16_emulated});
-        if (cpu.avx2_fma) out.push_back({"avx2", false, run_avx2_bf16});
+        if (cpu.amx_bf16) out.push_back({"amx", W::kTiles, run_amx_bf16});
+        if (cpu.avx512_bf16) out.push_back({"avx512-bf16", W::kPairs, run_avx512_bf16});
+        if (cpu.avx512) out.push_back({"avx512", W::kRounded, run_avx512_bf16_emulated});
+        if (cpu.avx2_fma) out.push_back({"avx2", W::kRounded, run_avx2_bf16});
     } else {
-        if (cpu.avx512) out.push_back({"avx512", false, run_avx512_f32});
-        if (cpu.avx2_fma) out.push_back({"avx2", false, run_avx2_f32});
+        if (cpu.avx512) out.push_back({"avx512", W::kFloat32, run_avx512_f32});
+        if (cpu.avx2_fma) out.push_back({"avx2", W::kFloat32, run_avx2_f32});
     }
 #endif
-    out.push_back({"generic", false, bf16 ? run_generic_bf16 : run_generic_f32});
+    if (bf16)
+        out.push_back({"generic", KernelInfo::kRounded, run_generic_bf16});
+    else
+        out.push_back({"generic", KernelInfo::kFloat32, run_generic_f32});
     return out;
 }
 
-LSTMEngine::LSTMEngine(Network net, const std::string& kernel) : net_(std::move(net)) {
-    const std::vector<KernelInfo> kernels = usable_kernels(net_.bf16);
+LSTMEngine::LSTMEngine(Network net, const std::string& precision, const std::string& kernel)
+    : net_(std::move(net)) {
+    if (precision != "float32" && precision != "bfloat16" && precision != "auto")
+        throw std::invalid_argument("precision must be float32, bfloat16 or auto");
+    if ((precision != "float32") != net_.bf16) throw std::invalid_argument("the network was packed for another precision");
+    if (precision == "auto" && !kernel.empty()) throw std::invalid_argument("precision auto picks its own kernels");
+    const std::vector<KernelInfo> kernels = usable_kernels(precision == "bfloat16");
     auto found = kernels.begin();
     if (!kernel.empty()) {
         found = std::find_if(kernels.begin(), kernels.end(), [&](const KernelInfo& k) { return kernel == k.name; });
         if (found == kernels.end()) throw std::invalid_argument("kernel " + kernel + " is not available on this CPU");
     }
-    kernel_ = *found;
+    small_ = *found;
+    if (precision == "auto") {
+        const std::vector<KernelInfo> large = usable_kernels(true);
+        if (large.front().weights == KernelInfo::kTiles) large_ = large.front();
+    }
+    if (small_.weights == KernelInfo::kRounded) {  // the float32 kernels multiply bfloat16-rounded values
+        for (PackedLayer& layer : net_.layers)
+            for (size_t i = 0; i < layer.w.size(); ++i) layer.w[i] = round_bf16(layer.w[i]);
+        net_.rounded = true;
+    }
 }
 
 Network pack_network(const RawNetwork& raw) {
@@ -109,15 +129,31 @@ Network pack_network(const RawNetwork& raw) {
             for (int j = 0; j < layer.blocks(); ++j)
                 fill_row(layer.bias.data() + j * kBlock, hidden, j, [&](int row) { return r.bias[row]; });
         }
-        if (net.bf16) {  // weights rounded to bfloat16, as values and as the pairs vdpbf16ps reads
+        if (net.bf16) {  // the tiles tdpbf16ps reads
+            const int in_chunks = (layer.inputs + 31) / 32, chunks = layer.chunks();
+            layer.w_amx.resize(static_cast<size_t>(layer.blocks()) * chunks * 4 * 512);
+            uint16_t* dst = layer.w_amx.data();
+            for (int j = 0; j < layer.blocks(); ++j)
+                for (int ch = 0; ch < chunks; ++ch)
+                    for (int g = 0; g < 4; ++g)
+                        for (int p = 0; p < 16; ++p)
+                            for (int u = 0; u < kUnits; ++u)
+                                for (int half = 0; half < 2; ++half) {
+                                    const bool input = ch < in_chunks;
+                                    const int k = (input ? ch : ch - in_chunks) * 32 + 2 * p + half;
+                                    const bool inside = input ? k < layer.inputs : k < layer.padded;
+                                    const int row = input ? k : layer.inputs + k;
+                                    const float v = inside ? layer.w[j * per_block + row * kBlock + g * kUnits + u] : 0.0f;
+                                    *dst++ = bf16_bits(v);
+                                }
+        }
+        if (net.bf16) {  // the pairs vdpbf16ps reads
             layer.w_bf.resize(layer.w.size());
             for (int j = 0; j < layer.blocks(); ++j)
                 for (int k = 0; k < layer.rows(); ++k)
-                    for (int c = 0; c < kBlock; ++c) {
-                        float& value = layer.w[j * per_block + k * kBlock + c];
-                        value = round_bf16(value);
-                        layer.w_bf[j * per_block + (k / 2) * 2 * kBlock + c * 2 + (k % 2)] = bf16_bits(value);
-                    }
+                    for (int c = 0; c < kBlock; ++c)
+                        layer.w_bf[j * per_block + (k / 2) * 2 * kBlock + c * 2 + (k % 2)] =
+                            bf16_bits(layer.w[j * per_block + k * kBlock + c]);
         }
     }
     const PackedLayer& top = net.layers.back();
@@ -189,7 +225,7 @@ std::string LSTMEngine::logits(const int64_t* ids, size_t n_ids, const int64_t* 
         view.ids = rows_ids.data();
         view.lengths = ws.row_lengths.data();
         view.top = ws.top.data();
-        kernel_.run(net_, view, ws);
+        (large_.run && n >= kAutoBf16Min ? large_ : small_).run(net_, view, ws);
         for (size_t r = 0; r < rows; ++r) {
             const float* h = ws.top.data() + r * top;
             float sum = 0;
@@ -201,15 +237,26 @@ std::string LSTMEngine::logits(const int64_t* ids, size_t n_ids, const int64_t* 
     return "";
 }
 
+// CPU time of this thread: on a shared machine, time spent descheduled is not counted against the core.
+static double thread_seconds() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+#else
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+
 double peak_macs(const std::string& kind, double seconds) {
 #ifdef STOCKSENT_X86_KERNELS
     const CpuFeatures& cpu = cpu_features();
     auto rate = [seconds](auto run) {
         long iterations = 1 << 16;
         for (;;) {
-            const auto start = std::chrono::steady_clock::now();
+            const double start = thread_seconds();
             const double macs = run(iterations);
-            const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            const double took = thread_seconds() - start;
             if (took >= seconds || iterations > (1L << 40)) return macs / took;
             iterations = static_cast<long>(iterations * std::max(2.0, 1.2 * seconds / std::max(took, 1e-6)));
         }

@@ -61,6 +61,10 @@ struct PackedLayer {
     Aligned<float> w;        // blocks x rows() x 64: input rows, then recurrent rows
     Aligned<float> bias;     // blocks x 64 (layers after the first; the first's is in the table)
     Aligned<uint16_t> w_bf;  // bfloat16 kernels: blocks x rows()/2 x 4 gates x 16 units x 2 rows
+    // AMX: inputs and recurrent rows each padded to 32; per block, per 32 rows, per gate, one
+    // 16 x 32 tile: row p holds rows 2p and 2p + 1 of 16 units, interleaved.
+    int chunks() const { return (inputs + 31) / 32 + (padded + 31) / 32; }
+    Aligned<uint16_t> w_amx;
 };
 
 struct Network {
@@ -71,7 +75,8 @@ struct Network {
     float b_out = 0;
     std::vector<float> ngram;  // vocab + buckets weights (empty: no n-gram term)
     int64_t buckets = 0;
-    bool bf16 = false;  // matrix products from bfloat16 weights and inputs, float32 sums
+    bool bf16 = false;     // has the bfloat16 forms of the weights (w_bf, w_amx)
+    bool rounded = false;  // PackedLayer::w holds bfloat16-rounded values (for the float32-emulated kernels)
     size_t table_stride() const { return static_cast<size_t>(layers[0].blocks()) * kBlock; }
 };
 
@@ -115,19 +120,26 @@ Network pack_network(const RawNetwork& raw);
 using BatchKernel = void (*)(const Network&, const BatchView&, Workspace&);
 
 struct KernelInfo {
+    enum Weights { kFloat32, kRounded, kPairs, kTiles };  // reads w, w rounded, w_bf, w_amx
     const char* name;
-    bool bf16;  // reads PackedLayer::w_bf (else PackedLayer::w)
+    Weights weights;
     BatchKernel run;
 };
 
 // The kernels this build has and this CPU runs, best first, for float32 or bfloat16.
 std::vector<KernelInfo> usable_kernels(bool bf16);
 
+// Calls of at least this many messages run the large-call kernel of precision "auto".
+constexpr size_t kAutoBf16Min = 64;
+
 class LSTMEngine {
 public:
-    // `kernel`: a name from usable_kernels, or empty for the best.
-    LSTMEngine(Network net, const std::string& kernel);
-    const char* kernel_name() const { return kernel_.name; }
+    // `precision`: "float32", "bfloat16", or "auto" (float32 for calls of fewer than kAutoBf16Min
+    // messages, AMX bfloat16 from there, where the CPU has it). `kernel`: a name from
+    // usable_kernels for that precision, or empty for the best.
+    LSTMEngine(Network net, const std::string& precision, const std::string& kernel);
+    const char* kernel_name() const { return small_.name; }
+    const char* large_kernel_name() const { return large_.run ? large_.name : ""; }
     const Network& network() const { return net_; }
     // Logits of messages laid end to end; returns an error message (empty when fine).
     std::string logits(const int64_t* ids, size_t n_ids, const int64_t* lengths, size_t n, float* out,
@@ -135,7 +147,7 @@ public:
 
 private:
     Network net_;
-    KernelInfo kernel_;
+    KernelInfo small_{}, large_{};
 };
 
 // Kernels by instruction set (kernels_*.cpp); each file compiles only where its target exists.
@@ -148,6 +160,7 @@ void run_avx2_bf16(const Network&, const BatchView&, Workspace&);
 void run_avx512_f32(const Network&, const BatchView&, Workspace&);
 void run_avx512_bf16_emulated(const Network&, const BatchView&, Workspace&);
 void run_avx512_bf16(const Network&, const BatchView&, Workspace&);
+void run_amx_bf16(const Network&, const BatchView&, Workspace&);
 #endif
 
 // Peak multiply-adds per second of one core for a kind of instruction ("avx512-fp32",

@@ -446,15 +446,16 @@ void lstm_dealloc(LSTMObject* self) {
 }
 
 int lstm_init(LSTMObject* self, PyObject* args, PyObject* kwargs) {
-    static const char* names[] = {"table", "layers", "w_out", "b_out", "ngram", "buckets", "bf16", "kernel", nullptr};
+    static const char* names[] = {"table", "layers", "w_out", "b_out", "ngram", "buckets", "precision", "kernel", nullptr};
     PyObject *table, *layers, *w_out, *ngram;
     double b_out;
     long long buckets;
-    int bf16;
+    const char* precision;
     const char* kernel = "";
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOdOLp|s", const_cast<char**>(names), &table, &layers, &w_out,
-                                     &b_out, &ngram, &buckets, &bf16, &kernel))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOdOLs|s", const_cast<char**>(names), &table, &layers, &w_out,
+                                     &b_out, &ngram, &buckets, &precision, &kernel))
         return -1;
+    const bool bf16 = std::strcmp(precision, "float32") != 0;
     PyObject* seq = PySequence_Fast(layers, "layers must be a list of (hidden, inputs, w_ih, w_hh, bias)");
     if (!seq) return -1;
     const Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
@@ -513,10 +514,10 @@ int lstm_init(LSTMObject* self, PyObject* args, PyObject* kwargs) {
     }
     LSTMEngine* engine = nullptr;
     std::string error;
-    const std::string name(kernel);
+    const std::string name(kernel), mode(precision);
     Py_BEGIN_ALLOW_THREADS;
     try {
-        engine = new LSTMEngine(pack_network(raw), name);
+        engine = new LSTMEngine(pack_network(raw), mode, name);
     } catch (const std::bad_alloc&) {
         error = "out of memory";
     } catch (const std::exception& err) {
@@ -565,10 +566,15 @@ PyObject* lstm_logits(LSTMObject* self, PyObject* args) {
 
 PyObject* lstm_kernel(LSTMObject* self, void*) { return PyUnicode_FromString(self->engine->kernel_name()); }
 
+PyObject* lstm_large_kernel(LSTMObject* self, void*) {
+    return PyUnicode_FromString(self->engine->large_kernel_name());
+}
+
 PyObject* lstm_bytes(LSTMObject* self, void*) {
     const Network& net = self->engine->network();
     size_t bytes = net.table.size() * 4 + net.ngram.size() * 4 + net.w_out.size() * 4;
-    for (const PackedLayer& l : net.layers) bytes += l.w.size() * 4 + l.bias.size() * 4 + l.w_bf.size() * 2;
+    for (const PackedLayer& l : net.layers)
+        bytes += l.w.size() * 4 + l.bias.size() * 4 + l.w_bf.size() * 2 + l.w_amx.size() * 2;
     return PyLong_FromSize_t(bytes);
 }
 
@@ -579,6 +585,8 @@ PyMethodDef lstm_methods[] = {
 
 PyGetSetDef lstm_getset[] = {
     {"kernel", reinterpret_cast<getter>(lstm_kernel), nullptr, "the kernel in use", nullptr},
+    {"large_kernel", reinterpret_cast<getter>(lstm_large_kernel), nullptr,
+     "precision auto: the kernel of calls of 64 messages or more (empty: the same)", nullptr},
     {"bytes", reinterpret_cast<getter>(lstm_bytes), nullptr, "memory of the packed network", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
@@ -617,8 +625,11 @@ PyObject* py_peak_macs(PyObject*, PyObject* args) {
     return PyFloat_FromDouble(rate);
 }
 
+PyObject* py_auto_bf16_min(PyObject*, PyObject*) { return PyLong_FromSize_t(kAutoBf16Min); }
+
 PyMethodDef module_methods[] = {
     {"cpu_features", py_cpu_features, METH_NOARGS, "What this CPU runs: avx2_fma, avx512, avx512_bf16, amx_bf16."},
+    {"auto_bf16_min", py_auto_bf16_min, METH_NOARGS, "Calls of this many messages run precision auto's bfloat16."},
     {"kernels", py_kernels, METH_O, "kernels(bf16) -> names of the LSTM kernels this CPU runs, best first."},
     {"peak_macs", py_peak_macs, METH_VARARGS,
      "peak_macs(kind, seconds=0.2) -> multiply-adds per second of one core (avx512-fp32, avx512-bf16, avx2-fp32)."},

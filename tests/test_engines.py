@@ -83,8 +83,9 @@ ENGINES = {
     **{f"native-float32-{k}": (native_engine("float32", k), 1e-5) for k in ("avx512", "avx2", "generic")},
     **{
         f"native-bfloat16-{k}": (native_engine("bfloat16", k), 0.02)
-        for k in ("avx512-bf16", "avx512", "avx2", "generic")
+        for k in ("amx", "avx512-bf16", "avx512", "avx2", "generic")
     },
+    "native-auto": (lambda m: NativeLSTM(m, "auto"), 0.02),
     "torch-cpu": (TorchEngine, 1e-5),
     "fast-float32": (lambda m: InferenceLSTM(m, "float32"), 1e-5),
     "fast-bfloat16": (lambda m: InferenceLSTM(m, "bfloat16"), 0.02),
@@ -134,6 +135,16 @@ def test_auto_precision_switches_on_the_call_size() -> None:
     np.testing.assert_array_equal(
         auto.logits(*flatten(large)), InferenceLSTM(model, "bfloat16").logits(*flatten(large))
     )
+
+
+def test_compiled_auto_precision_switches_on_the_call_size() -> None:
+    model, messages = random_model(), random_messages(AUTO_BFLOAT16_MIN)
+    auto = NativeLSTM(model, "auto")
+    small, large = messages[: AUTO_BFLOAT16_MIN - 1], messages[:AUTO_BFLOAT16_MIN]
+    np.testing.assert_array_equal(auto.logits(*flatten(small)), NativeLSTM(model).logits(*flatten(small)))
+    big = NativeLSTM(model, "bfloat16", "amx") if "amx" in kernels("bfloat16") else NativeLSTM(model)
+    np.testing.assert_array_equal(auto.logits(*flatten(large)), big.logits(*flatten(large)))
+    assert auto.precision == ("bfloat16" if "amx" in kernels("bfloat16") else "float32")
 
 
 def test_length_ordering_batches_longest_first_and_pads_right() -> None:
