@@ -18,7 +18,14 @@ SOURCES = [
     "csrc/kernels_avx512.cpp",
     "csrc/kernels_amx.cpp",
 ]
-HEADERS = ["csrc/activations.h", "csrc/avx512_math.inc", "csrc/cpu.h", "csrc/lstm.h", "csrc/lstm_loop.inc", "csrc/normalise.h"]
+HEADERS = [
+    "csrc/activations.h",
+    "csrc/avx512_math.inc",
+    "csrc/cpu.h",
+    "csrc/lstm.h",
+    "csrc/lstm_loop.inc",
+    "csrc/normalise.h",
+]
 
 
 class BuildExt(build_ext):

@@ -33,14 +33,15 @@ struct TileConfig {
 
 size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-// One 16-row tile of one block: sums (16 rows x 64, gates i f g o) += x . W_in + h . W_rec.
-// Tiles 0-3 hold the four gates' sums, 4 the rows' inputs, 5-7 weights.
+// One 16-row tile of one block: sums (16 rows x 64, gates i f g o) = x . W_in + h . W_rec.
+// Tiles 0-3 hold the four gates' sums, 4 the rows' inputs, 5-7 weights. The sums start at zero
+// (their starting values are added in the activations: no store-to-tile-load round trip).
 inline void tile_products(float* sums, const uint16_t* x, size_t ldx, int x_chunks, const uint16_t* h, size_t ldh,
                           int h_chunks, const uint16_t* w) {
-    _tile_loadd(0, sums, kBlock * 4);
-    _tile_loadd(1, sums + 16, kBlock * 4);
-    _tile_loadd(2, sums + 32, kBlock * 4);
-    _tile_loadd(3, sums + 48, kBlock * 4);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
     auto chunk = [&](const uint16_t* a, size_t lda, const uint16_t* b) {
         _tile_loadd(4, a, lda * 2);
         _tile_loadd(5, b, 64);
@@ -106,14 +107,12 @@ void run_amx(const Network& net, const BatchView& b, Workspace& ws) {
                 const uint16_t* w = layer.w_amx.data() + j * block_weights;
                 for (int r0 = 0; r0 < live; r0 += kTileRows) {
                     const int n = live - r0 < kTileRows ? live - r0 : kTileRows;
-                    for (int i = 0; i < kTileRows; ++i) {  // rows past the live ones: any finite sums
-                        const float* init =
-                            l ? layer.bias.data() + j * kBlock
-                              : net.table.data() + (i < n ? b.ids[r0 + i][t] * table_stride : 0) + j * kBlock;
-                        for (int g = 0; g < 4; ++g)
-                            _mm512_store_ps(sums + i * kBlock + 16 * g, _mm512_loadu_ps(init + 16 * g));
-                        if (!l && i < n) {  // the next block's part of this table row, or the next word's
-                            const float* next = j + 1 < layer.blocks() ? init + kBlock
+                    const float* init[kTileRows];
+                    for (int i = 0; i < n; ++i) {
+                        init[i] = l ? layer.bias.data() + j * kBlock
+                                    : net.table.data() + b.ids[r0 + i][t] * table_stride + j * kBlock;
+                        if (!l) {  // the next block's part of this table row, or the next word's
+                            const float* next = j + 1 < layer.blocks() ? init[i] + kBlock
                                                 : b.lengths[r0 + i] > t + 1
                                                     ? net.table.data() + b.ids[r0 + i][t + 1] * table_stride
                                                     : nullptr;
@@ -123,15 +122,24 @@ void run_amx(const Network& net, const BatchView& b, Workspace& ws) {
                     }
                     tile_products(sums, x ? x + r0 * ld[l - 1] : nullptr, l ? ld[l - 1] : 0, x_chunks,
                                   h ? h + r0 * ld[l] : nullptr, ld[l], h_chunks, w);
+                    const float* sum_rows[kTileRows];
+                    float* c_rows[kTileRows];
                     for (int i = 0; i < n; ++i) {
-                        const size_t row = static_cast<size_t>(r0 + i);
-                        uint16_t* h_row = out + row * ld[l] + j * kUnits;
-                        float* top = l + 1 == layers ? b.top + row * top_stride + j * kUnits : nullptr;
-                        finish(sums + i * kBlock, cbuf[l] + row * layer.padded + j * kUnits, t == 0, [&](__m512 v) {
-                            _mm256_storeu_si256(reinterpret_cast<__m256i*>(h_row), (__m256i)_mm512_cvtneps_pbh(v));
-                            if (top) _mm512_storeu_ps(top, v);
-                        });
+                        sum_rows[i] = sums + i * kBlock;
+                        c_rows[i] = cbuf[l] + static_cast<size_t>(r0 + i) * layer.padded + j * kUnits;
                     }
+                    const bool top = l + 1 == layers;
+                    auto store = [&](int first_row) {
+                        return [&, first_row](int r, __m512 v) {
+                            const size_t row = static_cast<size_t>(r0 + first_row + r);
+                            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + row * ld[l] + j * kUnits),
+                                                (__m256i)_mm512_cvtneps_pbh(v));
+                            if (top) _mm512_storeu_ps(b.top + row * top_stride + j * kUnits, v);
+                        };
+                    };
+                    int i = 0;
+                    for (; i + 2 <= n; i += 2) finish_rows<2>(sum_rows + i, init + i, c_rows + i, t == 0, store(i));
+                    if (i < n) finish_rows<1>(sum_rows + i, init + i, c_rows + i, t == 0, store(i));
                 }
             }
         }
@@ -142,6 +150,38 @@ void run_amx(const Network& net, const BatchView& b, Workspace& ws) {
 }  // namespace
 
 void run_amx_bf16(const Network& net, const BatchView& b, Workspace& ws) { run_amx(net, b, ws); }
+
+// Multiply-adds of `iterations` rounds of 4 independent tile products (16 x 16 x 32 each).
+double peak_amx(long iterations) {
+    TileConfig config;
+    for (int t = 0; t < 8; ++t) {
+        config.colsb[t] = 64;
+        config.rows[t] = kTileRows;
+    }
+    _tile_loadconfig(&config);
+    alignas(64) static uint16_t a[16 * 32], b[16 * 32];
+    alignas(64) float c[16 * 16];
+    for (int i = 0; i < 16 * 32; ++i) a[i] = b[i] = 0x3f80;  // 1.0
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, b, 64);
+    _tile_loadd(6, a, 64);
+    _tile_loadd(7, b, 64);
+    for (long k = 0; k < iterations; ++k) {
+        _tile_dpbf16ps(0, 4, 5);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 6, 5);
+        _tile_dpbf16ps(3, 6, 7);
+    }
+    _tile_stored(0, c, 64);
+    _tile_release();
+    volatile float sink = c[0];
+    (void)sink;
+    return iterations * 4.0 * 16 * 16 * 32;
+}
 
 }  // namespace stocksent
 

@@ -75,6 +75,21 @@ STOCKSENT_MICROKERNEL const uint16_t* products_bf16(float* sums, const uint16_t*
     return w;
 }
 
+// The tile's R rows through finish_rows, two at a time.
+template <int R, class E, class Store>
+inline void finish_tile(const float* sums, const Tile<E>& a, Store store) {
+    const float* rows[R];
+    float* cells[R];
+    for (int r = 0; r < R; ++r) {
+        rows[r] = sums + r * kBlock;
+        cells[r] = a.c + r * a.ldc;
+    }
+    int r = 0;
+    for (; r + 2 <= R; r += 2)
+        finish_rows<2>(rows + r, nullptr, cells + r, a.first, [&](int k, __m512 out) { store(r + k, out); });
+    if (r < R) finish_rows<1>(rows + r, nullptr, cells + r, a.first, [&](int k, __m512 out) { store(r + k, out); });
+}
+
 template <bool RoundBf16>
 struct Avx512 {
     using E = float;
@@ -89,14 +104,10 @@ struct Avx512 {
         const float* w = static_cast<const float*>(a.w);
         if (a.kx) w = products<R>(sums, a.x, a.ldx, a.kx, w);
         if (a.h) products<R>(sums, a.h, a.ldh, a.kh, w);
-        for (int r = 0; r < R; ++r) {
-            float* h = a.hout + r * a.ldo;
-            float* top = a.top ? a.top + r * a.ldt : nullptr;
-            finish(sums + r * kBlock, a.c + r * a.ldc, a.first, [&](__m512 out) {
-                _mm512_storeu_ps(h, RoundBf16 ? round_bf16_16(out) : out);
-                if (top) _mm512_storeu_ps(top, out);
-            });
-        }
+        finish_tile<R>(sums, a, [&](int r, __m512 out) {
+            _mm512_storeu_ps(a.hout + r * a.ldo, RoundBf16 ? round_bf16_16(out) : out);
+            if (a.top) _mm512_storeu_ps(a.top + r * a.ldt, out);
+        });
     }
 };
 
@@ -114,14 +125,10 @@ struct Avx512Bf16 {
         const uint16_t* w = static_cast<const uint16_t*>(a.w);
         if (a.kx) w = products_bf16<R>(sums, a.x, a.ldx, a.kx, w);
         if (a.h) products_bf16<R>(sums, a.h, a.ldh, a.kh, w);
-        for (int r = 0; r < R; ++r) {
-            uint16_t* h = a.hout + r * a.ldo;
-            float* top = a.top ? a.top + r * a.ldt : nullptr;
-            finish(sums + r * kBlock, a.c + r * a.ldc, a.first, [&](__m512 out) {
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(h), (__m256i)_mm512_cvtneps_pbh(out));
-                if (top) _mm512_storeu_ps(top, out);
-            });
-        }
+        finish_tile<R>(sums, a, [&](int r, __m512 out) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.hout + r * a.ldo), (__m256i)_mm512_cvtneps_pbh(out));
+            if (a.top) _mm512_storeu_ps(a.top + r * a.ldt, out);
+        });
     }
 };
 

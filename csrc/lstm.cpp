@@ -19,6 +19,7 @@ namespace stocksent {
 #ifdef STOCKSENT_X86_KERNELS
 double peak_avx512(bool bf16, long iterations);
 double peak_avx2(long iterations);
+double peak_amx(long iterations);
 #endif
 
 void* allocate_aligned(size_t bytes) {
@@ -264,6 +265,7 @@ double peak_macs(const std::string& kind, double seconds) {
     if (kind == "avx512-fp32" && cpu.avx512) return rate([](long n) { return peak_avx512(false, n); });
     if (kind == "avx512-bf16" && cpu.avx512_bf16) return rate([](long n) { return peak_avx512(true, n); });
     if (kind == "avx2-fp32" && cpu.avx2_fma) return rate([](long n) { return peak_avx2(n); });
+    if (kind == "amx-bf16" && cpu.amx_bf16) return rate([](long n) { return peak_amx(n); });
 #else
     (void)kind;
     (void)seconds;

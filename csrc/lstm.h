@@ -163,8 +163,9 @@ void run_avx512_bf16(const Network&, const BatchView&, Workspace&);
 void run_amx_bf16(const Network&, const BatchView&, Workspace&);
 #endif
 
-// Peak multiply-adds per second of one core for a kind of instruction ("avx512-fp32",
-// "avx512-bf16", "avx2-fp32"), measured over about `seconds`; 0 when this CPU lacks it.
+// Peak multiply-adds per CPU-second of one core for a kind of instruction ("avx512-fp32",
+// "avx512-bf16", "avx2-fp32", "amx-bf16"), measured over about `seconds` of this thread's CPU
+// time (time descheduled on a shared machine is not counted); 0 when this CPU lacks it.
 double peak_macs(const std::string& kind, double seconds);
 
 }  // namespace stocksent

@@ -632,7 +632,8 @@ PyMethodDef module_methods[] = {
     {"auto_bf16_min", py_auto_bf16_min, METH_NOARGS, "Calls of this many messages run precision auto's bfloat16."},
     {"kernels", py_kernels, METH_O, "kernels(bf16) -> names of the LSTM kernels this CPU runs, best first."},
     {"peak_macs", py_peak_macs, METH_VARARGS,
-     "peak_macs(kind, seconds=0.2) -> multiply-adds per second of one core (avx512-fp32, avx512-bf16, avx2-fp32)."},
+     "peak_macs(kind, seconds=0.2) -> multiply-adds per CPU-second of one core (avx512-fp32, avx512-bf16, "
+     "avx2-fp32, amx-bf16)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "stocksent._native", "stocksent's compiled inference core.", -1,

@@ -35,8 +35,8 @@ def native() -> ModuleType | None:
                 from stocksent import _native
 
                 _module = _native
-            except ImportError as err:
-                _module, _reason = None, f"not built for this install ({err})"
+            except ImportError as err:  # the reason without paths: /v1/model shows it
+                _module, _reason = None, "not built for this install" if err.name else "cannot be loaded here"
                 log.debug("compiled core unavailable: %s", err)
     return _module  # type: ignore[return-value]
 

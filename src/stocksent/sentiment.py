@@ -25,6 +25,7 @@ from typing import overload
 
 import numpy as np
 
+from stocksent import compiled
 from stocksent.artifacts import (
     CONFIG,
     CURVE,
@@ -38,7 +39,7 @@ from stocksent.artifacts import (
 from stocksent.data import LABELS
 from stocksent.encoding import TextEncoder
 from stocksent.errors import StocksentError
-from stocksent.inference import DEFAULT_BATCH, Engine, engine_for, sigmoid
+from stocksent.inference import DEFAULT_BATCH, Engine, describe, engine_for, sigmoid
 from stocksent.inference.workers import map_chunks
 from stocksent.text import TextOptions
 from stocksent.vocab import Vocabulary
@@ -133,6 +134,18 @@ class SentimentModel:
         network.eval()
         engine = engine_for(network, backend, precision, device, directory)
         return cls(network, vocab, engine, text_options, threshold, config, directory)
+
+    @property
+    def engine_info(self) -> dict:
+        """What runs this model, for reports (`stocksent bench`, the service's /v1/model): the engine,
+        its arithmetic and kernel, the text path, and why the reference runs where it does.
+
+        >>> model.engine_info  # doctest: +SKIP
+        {'engine': 'native', 'precision': 'float32', 'kernel': 'avx512', 'text': 'native'}
+        """
+        info = {**describe(self.engine), "text": self.encoder.core}
+        reason = compiled.status()["reason"]
+        return {**info, "reference_because": reason} if reason else info
 
     @property
     def precision(self) -> str:
