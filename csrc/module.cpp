@@ -231,6 +231,23 @@ int64_t word_id(const TextEncoderObject* self, const char* utf8, size_t size) {
     return size && utf8[0] == '$' ? self->ticker_id : 1;  // Vocabulary.unknown_id
 }
 
+// The id of a token of the normalised text: short ASCII tokens (nearly all) as bytes on the stack.
+int64_t token_id(const TextEncoderObject* self, const char32_t* begin, const char32_t* end, std::string& utf8) {
+    const size_t size = static_cast<size_t>(end - begin);
+    if (size <= 32) {
+        char bytes[32];
+        uint32_t high = 0;
+        for (size_t k = 0; k < size; ++k) {
+            high |= begin[k];
+            bytes[k] = static_cast<char>(begin[k]);
+        }
+        if (high < 0x80) return word_id(self, bytes, size);
+    }
+    utf8.clear();
+    append_utf8(begin, end, utf8);
+    return word_id(self, utf8.data(), utf8.size());
+}
+
 // Calls the reference on the messages at `rows`; appends each one's tokens (as ids, or as str).
 bool reference_tokens(TextEncoderObject* self, const Messages& messages, const std::vector<size_t>& rows,
                       PyObject** tokens_out, PyObject** lengths_out) {
@@ -273,20 +290,21 @@ PyObject* encoder_encode(TextEncoderObject* self, PyObject* texts) {
     bool failed = false;
     Py_BEGIN_ALLOW_THREADS;
     try {
+        // References taken once: each use of a thread_local in a shared library costs a call.
         TextScratch& scratch = tls_text;
+        std::vector<int64_t>& out_ids = ids;
+        std::vector<int64_t>& out_lengths = lengths;
+        std::vector<size_t>& out_slow = slow;
         for (size_t i = 0; i < n; ++i) {
             const Messages::Ref& m = messages.refs[i];
             const Text* text = nullptr;
             if (!self->normaliser->normalise(m.data, m.kind, m.length, scratch, text)) {
-                slow.push_back(i);
+                out_slow.push_back(i);
                 continue;
             }
-            for (const Span& s : scratch.tokens) {
-                scratch.utf8.clear();
-                append_utf8(text->data() + s.begin, text->data() + s.end, scratch.utf8);
-                ids.push_back(word_id(self, scratch.utf8.data(), scratch.utf8.size()));
-            }
-            lengths[i] = static_cast<int64_t>(scratch.tokens.size());
+            for (const Span& s : scratch.tokens)
+                out_ids.push_back(token_id(self, text->data() + s.begin, text->data() + s.end, scratch.utf8));
+            out_lengths[i] = static_cast<int64_t>(scratch.tokens.size());
         }
     } catch (const std::bad_alloc&) {
         failed = true;

@@ -10,6 +10,19 @@ namespace {
 bool lower_alnum(char32_t c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool hex_digit(char32_t c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
+// Text::find for short words, without char_traits' generic calls.
+size_t find_word(const Text& s, const Text& word, size_t from) {
+    const size_t n = s.size(), m = word.size();
+    const char32_t first = word[0];
+    for (size_t i = from; i + m <= n; ++i) {
+        if (s[i] != first) continue;
+        size_t k = 1;
+        while (k < m && s[i + k] == word[k]) ++k;
+        if (k == m) return i;
+    }
+    return Text::npos;
+}
+
 bool starts_with(const Text& s, size_t i, const char* ascii) {
     for (; *ascii; ++ascii, ++i)
         if (i >= s.size() || s[i] != static_cast<char32_t>(*ascii)) return false;
@@ -17,13 +30,19 @@ bool starts_with(const Text& s, size_t i, const char* ascii) {
 }
 
 // re.sub: the leftmost match from each position on, matches never empty, the scan going on after
-// each one. `match(s, i)` is the end of a match starting at i, or 0; `emit` writes its replacement.
-// Conditions such as \b look at the text as it was before this rule (as re.sub does).
-template <class Match, class Emit>
-bool substitute(const Text& in, Text& out, Match match, Emit emit) {
+// each one. `match(s, i)` is the end of a match starting at i, or 0, asked only where
+// `starts(c)` says a match may start; `emit` writes its replacement. Conditions such as \b look at
+// the text as it was before this rule (as re.sub does).
+template <class Starts, class Match, class Emit>
+bool substitute(const Text& in, Text& out, Starts starts, Match match, Emit emit) {
     bool any = false;
     size_t copied = 0;
-    for (size_t i = 0; i < in.size();) {
+    const size_t n = in.size();
+    for (size_t i = 0; i < n;) {
+        if (!starts(in[i])) {
+            ++i;
+            continue;
+        }
         const size_t end = match(in, i);
         if (!end) {
             ++i;
@@ -47,19 +66,62 @@ Normaliser::Normaliser(CharTable table, std::vector<Placeholder> placeholders, s
       placeholders_(std::move(placeholders)),
       replacements_(std::move(replacements)),
       cashtag_(std::move(cashtag)),
-      options_(options) {}
+      options_(options) {
+    // Which placeholder words each rule's replacement (and each placeholder's token) holds: the
+    // placeholders step then looks only for the words some step wrote. That needs the words to be
+    // made of characters a lower-cased message never has (upper-case ones); else it looks for all.
+    auto words_in = [this](const Text& written) {
+        uint32_t bits = 0;
+        for (size_t k = 0; k < placeholders_.size(); ++k)
+            if (written.find(placeholders_[k].word) != Text::npos) bits |= 1u << k;
+        return bits;
+    };
+    for (const Text& r : replacements_) writes_.push_back(words_in(r));
+    cashtag_writes_ = words_in(cashtag_);
+    for (const Placeholder& p : placeholders_) token_writes_.push_back(words_in(p.token));
+    std::vector<bool> in_lowered(table_.flags.size(), false);
+    for (uint32_t low : table_.lower)
+        if (low != kNoLower) in_lowered[low] = true;
+    for (const Placeholder& p : placeholders_)
+        for (char32_t c : p.word) all_words_ |= c >= in_lowered.size() || in_lowered[c];
+    all_words_ |= placeholders_.size() > 32;
+    for (char32_t c = 0; c < 0x80; ++c) ascii_present_[c] = present_of(c);
+}
+
+// What a rule needs to find anything: a rule whose characters the message lacks is skipped. (A
+// rule only ever removes these characters or writes placeholders, spaces and copies of the text's
+// own letters and digits, so what the lower-cased message lacks, no later text has.)
+enum Present : uint32_t {
+    kAmpersand = 1,
+    kColonOrDot = 2,
+    kDollar = 4,
+    kAt = 8,
+    kDigits = 16,
+    kApostrophes = 32,
+    kNonAscii = 64,
+};
+
+uint8_t Normaliser::present_of(char32_t c) const {
+    const uint16_t f = flags(c);
+    return (c == '&' ? kAmpersand : 0) | (c == ':' || c == '.' ? kColonOrDot : 0) | (c == '$' ? kDollar : 0) |
+           (c == '@' ? kAt : 0) | (f & kDigit ? kDigits : 0) | (f & kApostrophe ? kApostrophes : 0) |
+           (c >= 0x80 ? kNonAscii : 0);
+}
 
 template <class Char>
-bool Normaliser::lowered(const Char* data, size_t length, Text& out) const {
+bool Normaliser::lowered(const Char* data, size_t length, Text& out, uint32_t& present) const {
     out.resize(length);
     const size_t size = table_.lower.size();
+    uint32_t seen = 0;
     for (size_t i = 0; i < length; ++i) {
         const uint32_t c = data[i];
         if (c >= size) return false;
         const uint32_t low = table_.lower[c];
         if (low == kNoLower) return false;
         out[i] = low;
+        seen |= low < 0x80 ? ascii_present_[low] : present_of(low);
     }
+    present = seen;
     return true;
 }
 
@@ -204,7 +266,7 @@ void Normaliser::non_ascii(const Text& in, Text& out) const {
 
 bool Normaliser::punctuation(const Text& in, Text& out) const {
     return substitute(
-        in, out,
+        in, out, [this](char32_t c) { return (flags(c) & kPunctuation) != 0; },
         [this](const Text& s, size_t i) -> size_t {
             size_t k = i;
             while (k < s.size() && (flags(s[k]) & kPunctuation)) ++k;
@@ -213,47 +275,57 @@ bool Normaliser::punctuation(const Text& in, Text& out) const {
         [](Text& o, const Text&, size_t, size_t) { o.push_back(' '); });
 }
 
-bool Normaliser::placeholders(const Text& in, Text& out) const {
-    // str.replace for each placeholder in turn (tokens made of the upper-case words the rules wrote).
+bool Normaliser::placeholders(const Text& in, Text& out, Text& spare, uint32_t written) const {
+    // str.replace for each placeholder in turn: the words in `written` (what the rules wrote).
     const Text* cur = &in;
-    Text tmp[2];
-    int next = 0;
+    Text* dst = &out;
     bool any = false;
-    for (const Placeholder& p : placeholders_) {
-        const size_t at = cur->find(p.word);
+    for (size_t k = 0; k < placeholders_.size(); ++k) {
+        const Placeholder& p = placeholders_[k];
+        if (!all_words_ && !(written & (1u << k))) continue;
+        const size_t at = find_word(*cur, p.word, 0);
         if (at == Text::npos) continue;
-        Text& dst = tmp[next];
-        dst.clear();
+        dst->clear();
         size_t from = 0;
-        for (size_t hit = at; hit != Text::npos; hit = cur->find(p.word, from)) {
-            dst.append(*cur, from, hit - from);
-            dst.append(p.token);
+        for (size_t hit = at; hit != Text::npos; hit = find_word(*cur, p.word, from)) {
+            dst->append(*cur, from, hit - from);
+            dst->append(p.token);
             from = hit + p.word.size();
         }
-        dst.append(*cur, from, Text::npos);
-        cur = &dst;
-        next ^= 1;
+        dst->append(*cur, from, Text::npos);
+        cur = dst;
+        dst = dst == &out ? &spare : &out;
         any = true;
+        written |= token_writes_[k];
     }
-    if (any) out = *cur;
+    if (any && cur != &out) out.swap(spare);  // the result ends in `out`
     return any;
 }
 
 bool Normaliser::normalise(const void* data, int kind, size_t length, TextScratch& scratch, const Text*& text) const {
     Text* cur = &scratch.a;
     Text* other = &scratch.b;
-    bool ok = kind == 1   ? lowered(static_cast<const uint8_t*>(data), length, *cur)
-              : kind == 2 ? lowered(static_cast<const uint16_t*>(data), length, *cur)
-                          : lowered(static_cast<const uint32_t*>(data), length, *cur);
+    uint32_t present = 0;
+    bool ok = kind == 1   ? lowered(static_cast<const uint8_t*>(data), length, *cur, present)
+              : kind == 2 ? lowered(static_cast<const uint16_t*>(data), length, *cur, present)
+                          : lowered(static_cast<const uint32_t*>(data), length, *cur, present);
     if (!ok) return false;
-    auto rule = [&](auto match, const Text& replacement) {
-        auto emit = [&replacement](Text& o, const Text&, size_t, size_t) { o.append(replacement); };
-        if (substitute(*cur, *other, match, emit)) std::swap(cur, other);
+    uint32_t written = 0;  // the placeholder words the rules wrote
+    auto rule = [&](uint32_t needs, auto starts, auto match, size_t k) {
+        if (!(present & needs)) return;
+        auto emit = [this, k](Text& o, const Text&, size_t, size_t) { o.append(replacements_[k]); };
+        if (substitute(*cur, *other, starts, match, emit)) {
+            std::swap(cur, other);
+            written |= writes_[k];
+        }
     };
-    rule([this](const Text& s, size_t i) { return html_entity(s, i); }, replacements_[0]);
-    rule([this](const Text& s, size_t i) { return link(s, i); }, replacements_[1]);
-    rule([this](const Text& s, size_t i) { return price(s, i); }, replacements_[2]);
-    if (options_.keep_cashtags) {
+    auto digit_or_dollar = [this](char32_t c) { return c == '$' || digit(c); };
+    auto dollar = [](char32_t c) { return c == '$'; };
+    rule(kAmpersand, [](char32_t c) { return c == '&'; }, [this](const Text& s, size_t i) { return html_entity(s, i); }, 0);
+    rule(kColonOrDot, [](char32_t c) { return c == 'h' || c == 'w'; }, [this](const Text& s, size_t i) { return link(s, i); }, 1);
+    rule(kDollar | kDigits, digit_or_dollar, [this](const Text& s, size_t i) { return price(s, i); }, 2);
+    if (!(present & kDollar)) {
+    } else if (options_.keep_cashtags) {
         // " CASHTAG" + the symbol's letters and digits + " " (text._cashtag)
         auto emit = [this](Text& o, const Text& s, size_t i, size_t end) {
             o.push_back(' ');
@@ -262,23 +334,28 @@ bool Normaliser::normalise(const void* data, int kind, size_t length, TextScratc
                 if (lower_alnum(s[k])) o.push_back(s[k]);
             o.push_back(' ');
         };
-        if (substitute(*cur, *other, [this](const Text& s, size_t i) { return ticker(s, i); }, emit))
+        if (substitute(*cur, *other, dollar, [this](const Text& s, size_t i) { return ticker(s, i); }, emit)) {
             std::swap(cur, other);
+            written |= cashtag_writes_;
+        }
     } else {
-        rule([this](const Text& s, size_t i) { return ticker(s, i); }, replacements_[3]);
+        rule(kDollar, dollar, [this](const Text& s, size_t i) { return ticker(s, i); }, 3);
     }
-    rule([this](const Text& s, size_t i) { return user(s, i); }, replacements_[4]);
-    rule([this](const Text& s, size_t i) { return number(s, i); }, replacements_[5]);
-    rule([this](const Text& s, size_t i) -> size_t { return (flags(s[i]) & kApostrophe) ? i + 1 : 0; },
-         replacements_[6]);
-    bool ascii = true;
-    for (char32_t c : *cur) ascii &= c < 0x80;
+    rule(kAt, [](char32_t c) { return c == '@'; }, [this](const Text& s, size_t i) { return user(s, i); }, 4);
+    rule(kDigits, [this](char32_t c) { return digit(c); }, [this](const Text& s, size_t i) { return number(s, i); }, 5);
+    rule(kApostrophes, [this](char32_t c) { return (flags(c) & kApostrophe) != 0; },
+         [](const Text&, size_t i) -> size_t { return i + 1; }, 6);
+    bool ascii = !(present & kNonAscii);
+    if (!ascii) {
+        ascii = true;
+        for (char32_t c : *cur) ascii &= c < 0x80;
+    }
     if (!ascii) {
         non_ascii(*cur, *other);
         std::swap(cur, other);
     }
     if (punctuation(*cur, *other)) std::swap(cur, other);
-    if (placeholders(*cur, *other)) std::swap(cur, other);
+    if ((written || all_words_) && placeholders(*cur, *other, scratch.c, written)) std::swap(cur, other);
 
     scratch.tokens.clear();
     const Text& s = *cur;
@@ -294,9 +371,34 @@ bool Normaliser::normalise(const void* data, int kind, size_t length, TextScratc
 
 // ------------------------------------------------------------------ words -> ids
 
+// memcmp(a, b, n) == 0 without a call for the few bytes a word has.
+static inline bool same_bytes(const char* a, const char* b, size_t n) {
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        std::memcpy(&x, a, 8);
+        std::memcpy(&y, b, 8);
+        if (x != y) return false;
+    }
+    for (; n; ++a, ++b, --n)
+        if (*a != *b) return false;
+    return true;
+}
+
 uint64_t WordIds::hash(const char* p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
-    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ull;
+    // 8 bytes at a time, each word mixed by a multiply and a fold (words are a few bytes long).
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        std::memcpy(&v, p, 8);
+        h = (h ^ v) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    if (n) {
+        uint64_t v = 0;
+        for (size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
+        h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
     return h ? h : 1;
 }
 
@@ -333,11 +435,20 @@ int64_t WordIds::find(const char* utf8, size_t size) const {
     for (size_t at = h & mask;; at = (at + 1) & mask) {
         const Slot& s = slots_[at];
         if (s.id < 0) return -1;
-        if (s.hash == h && s.size == size && std::memcmp(arena_.data() + s.offset, utf8, size) == 0) return s.id;
+        if (s.hash == h && s.size == size && same_bytes(arena_.data() + s.offset, utf8, size)) return s.id;
     }
 }
 
 void append_utf8(const char32_t* begin, const char32_t* end, std::string& out) {
+    bool ascii = true;
+    for (const char32_t* p = begin; p != end; ++p) ascii &= *p < 0x80;
+    if (ascii) {  // nearly every token: one resize, then bytes
+        const size_t at = out.size();
+        out.resize(at + static_cast<size_t>(end - begin));
+        char* dst = &out[at];
+        for (const char32_t* p = begin; p != end; ++p) *dst++ = static_cast<char>(*p);
+        return;
+    }
     for (const char32_t* p = begin; p != end; ++p) {
         const uint32_t c = *p;
         if (c < 0x80) {

@@ -48,7 +48,7 @@ struct Span {
 
 // Buffers one thread reuses from message to message (no allocation once they have grown).
 struct TextScratch {
-    Text a, b;
+    Text a, b, c;
     std::vector<Span> tokens;
     std::string utf8;
 };
@@ -68,8 +68,9 @@ public:
 
 private:
     template <class Char>
-    bool lowered(const Char* data, size_t length, Text& out) const;
+    bool lowered(const Char* data, size_t length, Text& out, uint32_t& present) const;
     uint16_t flags(char32_t c) const { return table_.flags[c]; }
+    uint8_t present_of(char32_t c) const;
     bool word(char32_t c) const { return flags(c) & kWord; }
     bool digit(char32_t c) const { return flags(c) & kDigit; }
     bool boundary(const Text& s, size_t i) const;
@@ -82,11 +83,15 @@ private:
     size_t number(const Text& s, size_t i) const;
     void non_ascii(const Text& in, Text& out) const;
     bool punctuation(const Text& in, Text& out) const;
-    bool placeholders(const Text& in, Text& out) const;
+    bool placeholders(const Text& in, Text& out, Text& spare, uint32_t written) const;
 
     CharTable table_;
     std::vector<Placeholder> placeholders_;
     std::vector<Text> replacements_;
+    std::vector<uint32_t> writes_, token_writes_;  // placeholder words (bits) each replacement holds
+    uint32_t cashtag_writes_ = 0;
+    bool all_words_ = false;  // a placeholder word could come from the text itself: look for every one
+    uint8_t ascii_present_[0x80] = {};
     Text cashtag_;
     NormaliseOptions options_;
 };
