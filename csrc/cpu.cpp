@@ -1,6 +1,6 @@
 #include "cpu.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(STOCKSENT_PORTABLE)
 #include <cpuid.h>
 #if defined(__linux__)
 #include <sys/syscall.h>

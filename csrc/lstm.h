@@ -150,10 +150,11 @@ private:
     KernelInfo small_{}, large_{};
 };
 
-// Kernels by instruction set (kernels_*.cpp); each file compiles only where its target exists.
+// Kernels by instruction set (kernels_*.cpp); each file compiles only where its target exists
+// (-DSTOCKSENT_PORTABLE builds the portable kernels alone, as on other architectures).
 void run_generic_f32(const Network&, const BatchView&, Workspace&);
 void run_generic_bf16(const Network&, const BatchView&, Workspace&);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(STOCKSENT_PORTABLE)
 #define STOCKSENT_X86_KERNELS 1
 void run_avx2_f32(const Network&, const BatchView&, Workspace&);
 void run_avx2_bf16(const Network&, const BatchView&, Workspace&);
