@@ -25,6 +25,7 @@ HEADERS = [
     "csrc/lstm.h",
     "csrc/lstm_loop.inc",
     "csrc/normalise.h",
+    "csrc/target_end.inc",
 ]
 
 

@@ -183,11 +183,5 @@ double peak_amx(long iterations) {
     return iterations * 4.0 * 16 * 16 * 32;
 }
 
-}  // namespace stocksent
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "target_end.inc"
 #endif  // STOCKSENT_X86_KERNELS

@@ -112,11 +112,5 @@ double peak_avx2(long iterations) {
     return iterations * 12.0 * 8;
 }
 
-}  // namespace stocksent
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "target_end.inc"
 #endif  // STOCKSENT_X86_KERNELS

@@ -165,11 +165,5 @@ double peak_avx512(bool bf16, long iterations) {
     return iterations * 12.0 * (bf16 ? 32 : 16);
 }
 
-}  // namespace stocksent
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "target_end.inc"
 #endif  // STOCKSENT_X86_KERNELS

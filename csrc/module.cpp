@@ -657,29 +657,30 @@ PyMethodDef module_methods[] = {
 PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "stocksent._native", "stocksent's compiled inference core.", -1,
                           module_methods};
 
+void init_type(PyTypeObject& type, const char* name, Py_ssize_t size, const char* doc, initproc init,
+               destructor dealloc, PyMethodDef* methods, PyGetSetDef* getset) {
+    type.tp_name = name;
+    type.tp_basicsize = size;
+    type.tp_flags = Py_TPFLAGS_DEFAULT;
+    type.tp_doc = doc;
+    type.tp_new = PyType_GenericNew;
+    type.tp_init = init;
+    type.tp_dealloc = dealloc;
+    type.tp_methods = methods;
+    type.tp_getset = getset;
+}
+
 }  // namespace
 }  // namespace stocksent
 
 PyMODINIT_FUNC PyInit__native() {
     using namespace stocksent;
-    TextEncoderType.tp_name = "stocksent._native.TextEncoder";
-    TextEncoderType.tp_basicsize = sizeof(TextEncoderObject);
-    TextEncoderType.tp_flags = Py_TPFLAGS_DEFAULT;
-    TextEncoderType.tp_doc = "Raw text -> word ids by text.py's rules, compiled.";
-    TextEncoderType.tp_new = PyType_GenericNew;
-    TextEncoderType.tp_init = reinterpret_cast<initproc>(encoder_init);
-    TextEncoderType.tp_dealloc = reinterpret_cast<destructor>(encoder_dealloc);
-    TextEncoderType.tp_methods = encoder_methods;
-    TextEncoderType.tp_getset = encoder_getset;
-    LSTMType.tp_name = "stocksent._native.LSTM";
-    LSTMType.tp_basicsize = sizeof(LSTMObject);
-    LSTMType.tp_flags = Py_TPFLAGS_DEFAULT;
-    LSTMType.tp_doc = "The LSTMClassifier's inference, fused kernels chosen for this CPU.";
-    LSTMType.tp_new = PyType_GenericNew;
-    LSTMType.tp_init = reinterpret_cast<initproc>(lstm_init);
-    LSTMType.tp_dealloc = reinterpret_cast<destructor>(lstm_dealloc);
-    LSTMType.tp_methods = lstm_methods;
-    LSTMType.tp_getset = lstm_getset;
+    init_type(TextEncoderType, "stocksent._native.TextEncoder", sizeof(TextEncoderObject),
+              "Raw text -> word ids by text.py's rules, compiled.", reinterpret_cast<initproc>(encoder_init),
+              reinterpret_cast<destructor>(encoder_dealloc), encoder_methods, encoder_getset);
+    init_type(LSTMType, "stocksent._native.LSTM", sizeof(LSTMObject),
+              "The LSTMClassifier's inference, fused kernels chosen for this CPU.", reinterpret_cast<initproc>(lstm_init),
+              reinterpret_cast<destructor>(lstm_dealloc), lstm_methods, lstm_getset);
     if (PyType_Ready(&TextEncoderType) < 0 || PyType_Ready(&LSTMType) < 0) return nullptr;
     PyObject* m = PyModule_Create(&module_def);
     if (!m) return nullptr;
