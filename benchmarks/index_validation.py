@@ -58,15 +58,15 @@ def main() -> None:
 
     import pandas as pd
 
+    from stocksent.labels import labels_for
     from stocksent.sentiment import SentimentModel
     from stocksent.signals import sentiment_index
-    from stocksent.signals.index import model_id_of
 
     messages = pd.read_csv(args.data)
     model = SentimentModel.load(args.model, precision="float32")
     messages["p_bullish"] = model.predict_proba(messages["message"].tolist())  # scored once, indexed twice
-    messages["label"] = np.where(messages["p_bullish"] >= model.threshold, "bullish", "bearish")
-    model_id = model_id_of(args.model)
+    messages["label"] = labels_for(messages["p_bullish"], model.threshold)
+    model_id = model.model_id
     tagged = messages["sentiment"].isin(["bullish", "bearish"])
     accuracy = (messages["label"][tagged] == messages["sentiment"][tagged]).mean()
     counts = messages["ticker"].value_counts()

@@ -194,16 +194,21 @@ def flat(message: str) -> str:
 
 
 def tfidf_model(train_messages, train_labels, options):
-    from stocksent.text import normalise_many
+    from stocksent.text import normalise_flat
     from stocksent.tools.baseline import vectorizer
     from stocksent.training.blend import fit_logreg
 
+    def token_lists(texts):  # the reference normaliser, as tools/baseline's splits hold tokens
+        tokens, lengths = normalise_flat(texts, options)
+        ends = np.cumsum(lengths).tolist()
+        return [tokens[e - n : e] for n, e in zip(lengths, ends)]
+
     vec = vectorizer(2)
-    x = vec.fit_transform(normalise_many(train_messages, options))
+    x = vec.fit_transform(token_lists(train_messages))
     model = fit_logreg(x, np.asarray(train_labels).astype(int), 1.0, 1)
 
     def predict(texts):
-        return model.predict_proba(vec.transform(normalise_many(texts, options)))[:, 1]
+        return model.predict_proba(vec.transform(token_lists(texts)))[:, 1]
 
     return predict
 
@@ -226,7 +231,6 @@ def run(args) -> dict:
     import torch
 
     from stocksent import SentimentModel
-    from stocksent.data import read_texts
     from stocksent.inference import TorchEngine, sigmoid
     from stocksent.splits import recorded_splits
     from stocksent.text import normalise_flat
@@ -234,7 +238,7 @@ def run(args) -> dict:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": machine(), "model": args.model}
-    messages = read_texts(args.data)[-args.messages :]
+    messages = messages_of(args.data)[-args.messages :]
     base = SentimentModel.load(args.model, precision="float32")
     splits = recorded_splits(base.config["data"], base.text_options, args.data)
     ids, lengths = base.encode_flat(messages)
@@ -280,11 +284,12 @@ def run(args) -> dict:
         "torch": reference,
         **{p: SentimentModel.load(args.model, precision=p).predict_proba(test) for p in ("float32", "bfloat16")},
     }
-    accuracy = {name: float(((p >= base.threshold) == bullish).mean()) for name, p in probs.items()}
+    words = np.asarray(test_lengths) > 0  # messages with no words have no probability (NaN)
+    accuracy = {name: float(((p[words] >= base.threshold) == bullish[words]).mean()) for name, p in probs.items()}
     result["test_split"] = {
         "messages": len(test),
         "accuracy": accuracy,
-        "max_abs_diff_vs_torch": {p: float(np.abs(probs[p] - reference).max()) for p in ("float32", "bfloat16")},
+        "max_abs_diff_vs_torch": {p: float(np.abs(probs[p] - reference)[words].max()) for p in ("float32", "bfloat16")},
         "fasttext_accuracy": float(
             np.mean([p[0] == f"__label__{int(y)}" for p, y in zip(ft.predict([flat(m) for m in test])[0], bullish)])
         ),
@@ -293,7 +298,7 @@ def run(args) -> dict:
     result["peak_macs_per_s"] = peaks()
     if args.score_rows:
         bench = score_bench()
-        source = bench.make_input(workdir / f"score-{args.score_rows}.csv", args.score_rows, read_texts(args.data))
+        source = bench.make_input(workdir / f"score-{args.score_rows}.csv", args.score_rows, messages_of(args.data))
         result["score"] = {  # float32: the command's default; bfloat16: --precision bfloat16
             f"{p}_{w}_workers": bench.run_score(Path(args.model), source, workdir / f"out-{w}.parquet", w, precision=p)
             for p in ("float32", "bfloat16")
@@ -425,6 +430,13 @@ def main() -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(table(result))
+
+
+def messages_of(path) -> list[str]:
+    """Every message of a file, in file order, as the commands read it."""
+    from stocksent.readers import iter_batches
+
+    return [t for batch in iter_batches(path) for t in batch.column("message").to_pylist()]
 
 
 if __name__ == "__main__":

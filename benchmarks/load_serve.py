@@ -74,9 +74,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def load_messages(path: Path, limit: int = 50_000) -> list[str]:
-    from stocksent.data import read_labelled
+    from stocksent.readers import iter_batches
 
-    messages = [m for m in read_labelled(path).messages if m.strip()][:limit]
+    messages = [t for batch in iter_batches(path) for t in batch.column("message").to_pylist() if t.strip()][:limit]
     if not messages:
         raise SystemExit(f"no messages in {path}")
     return messages

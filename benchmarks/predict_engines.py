@@ -35,11 +35,12 @@ def main() -> None:
 
     import torch
 
-    from stocksent.data import locate_dataset, read_texts
+    from stocksent.dataset import locate_dataset
+    from stocksent.readers import iter_batches
     from stocksent.sentiment import SentimentModel
 
     torch.set_num_threads(args.threads)
-    texts = read_texts(locate_dataset(args.data))
+    texts = [t for batch in iter_batches(locate_dataset(args.data)) for t in batch.column("message").to_pylist()]
     messages = texts[-args.messages :]  # the end of the file: a time-ordered model never trained on them
     rows = []
     for backend, precision in CONFIGS:

@@ -28,9 +28,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "StockTwits_SPY
 
 
 def make_input(path: Path, lines: int, fmt: str) -> None:
-    from stocksent.data import read_texts
+    from stocksent.readers import iter_batches
 
-    messages = [m.replace("\n", " ").replace("\r", " ") for m in read_texts(DATA)]
+    texts = (t for batch in iter_batches(DATA) for t in batch.column("message").to_pylist())
+    messages = [m.replace("\n", " ").replace("\r", " ") for m in texts]
     with path.open("w", encoding="utf-8", newline="") as handle:
         if fmt == "csv":
             import csv

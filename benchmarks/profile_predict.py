@@ -95,10 +95,9 @@ def main() -> None:
 
     import torch
 
-    from stocksent.data import read_texts
     from stocksent.sentiment import SentimentModel
 
-    messages = read_texts(args.data)[-args.messages :]
+    messages = messages_of(args.data)[-args.messages :]
     model = SentimentModel.load(args.model, precision="float32")
     result: dict = {"messages": len(messages), "model": args.model}
 
@@ -141,6 +140,13 @@ def main() -> None:
     )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
+
+
+def messages_of(path) -> list[str]:
+    """Every message of a file, in file order, as the commands read it."""
+    from stocksent.readers import iter_batches
+
+    return [t for batch in iter_batches(path) for t in batch.column("message").to_pylist()]
 
 
 if __name__ == "__main__":

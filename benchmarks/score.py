@@ -352,9 +352,9 @@ def main() -> None:
         parser.error("--workdir must be outside the repository (the inputs are gigabytes)")
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    from stocksent.data import read_texts
+    from stocksent.readers import iter_batches
 
-    messages = read_texts(DATA)
+    messages = [t for batch in iter_batches(DATA) for t in batch.column("message").to_pylist()]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     print(f"model {args.model}; {len(messages):,} real messages resampled; {os.cpu_count()} CPUs ({cpu}); {load()}")
     results: dict = {"model": str(args.model), "cpu": cpu, "score": [], "peers": {}}

@@ -45,9 +45,10 @@ def scores(model_dir: Path, messages: list[str], labels) -> dict:
 
     from stocksent import SentimentModel
     from stocksent.evaluation.groups import balanced_accuracy
+    from stocksent.labels import is_bullish
 
     model = SentimentModel.load(model_dir, precision="float32")
-    predicted = (model.predict_proba(messages) >= model.threshold).astype(int)
+    predicted = is_bullish(model.predict_proba(messages), model.threshold).astype(int)
     y = np.asarray(labels).astype(int)
     return {
         "accuracy": float((predicted == y).mean()),

@@ -44,19 +44,18 @@ def resampled_file(n: int, directory: Path, seed: int = 0, source: Path = DATA) 
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from stocksent.data import read_labelled
+    from stocksent.readers import iter_batches
 
     path = Path(directory) / f"resampled_{n}.csv.gz"
     if path.is_file():
         return path
-    labelled = read_labelled(source)
-    messages = pa.array(labelled.messages, pa.string())
-    labels = pa.array(["bullish" if y else "bearish" for y in labelled.labels], pa.string())
+    table = pa.Table.from_batches(list(iter_batches(source, columns=["sentiment"])))
+    messages, labels = table.column("message").combine_chunks(), table.column("sentiment").combine_chunks()
     rng = np.random.default_rng(seed)
     partial = path.with_suffix(".part")
     with gzip.open(partial, "wb", compresslevel=1) as out:  # level 1: 10M rows in a minute, not 20
         for start in range(0, n, 1_000_000):
-            pick = pa.array(rng.integers(0, len(labelled.messages), size=min(1_000_000, n - start)))
+            pick = pa.array(rng.integers(0, len(messages), size=min(1_000_000, n - start)))
             table = pa.table({"message": messages.take(pick), "sentiment": labels.take(pick)})
             pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=start == 0))
     partial.rename(path)

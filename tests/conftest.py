@@ -10,6 +10,53 @@ import pytest
 DATA_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "StockTwits_SPY_Sentiment_2017.gz"
 
 
+def write(path: Path, text: str) -> Path:
+    """`text` as the UTF-8 bytes of `path` (no newline translation): a test's input file."""
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def assert_one_line(exc: pytest.ExceptionInfo) -> str:
+    """The message of a raised StocksentError, checked to be one non-empty line."""
+    message = str(exc.value)
+    assert message and "\n" not in message
+    return message
+
+
+def records_of(path) -> list[dict]:
+    """Every row of a file as {"message", "sentiment"}, read as every command reads it (`stocksent.readers`)."""
+    from stocksent.columns import LABEL_COLUMNS, find_column, resolve_text_column
+    from stocksent.readers import iter_batches
+
+    rows = []
+    for batch in iter_batches(path, strict=True):
+        names = batch.schema.names
+        tag = find_column(names, LABEL_COLUMNS)
+        tags = batch.column(tag).to_pylist() if tag else [None] * batch.num_rows
+        rows += [
+            {"message": m, "sentiment": t}
+            for m, t in zip(batch.column(resolve_text_column(names, None)).to_pylist(), tags)
+        ]
+    return rows
+
+
+def texts_of(path) -> list[str]:
+    """Every message of a file, in file order."""
+    return [r["message"] for r in records_of(path)]
+
+
+def labelled_of(path) -> tuple[list[str], list[int]]:
+    """(messages, labels: 1 bullish, 0 bearish) of a file's labelled rows, in file order (`columns.parse_labels`)."""
+    import pyarrow as pa
+
+    from stocksent.columns import parse_labels
+
+    rows = records_of(path)
+    labels = parse_labels(pa.array([r["sentiment"] for r in rows], pa.string()), str(path)).tolist()
+    kept = [(r["message"], y) for r, y in zip(rows, labels) if y >= 0]
+    return [m for m, _ in kept], [y for _, y in kept]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def library_log_lines_on_stderr():
     """The library logs; as the CLI does, show its lines on (the current) stderr, so tests can read them."""
@@ -83,13 +130,12 @@ def synthetic_model_dir(tmp_path_factory) -> Path:
 
     from stocksent import SentimentModel
     from stocksent.config import ModelConfig
-    from stocksent.data import read_texts
     from stocksent.model import LSTMClassifier
-    from stocksent.text import TextOptions, normalise_many
+    from stocksent.text import TextOptions, normalise
     from stocksent.vocab import Vocabulary
 
     options = TextOptions()
-    vocab = Vocabulary.build(normalise_many(read_texts(DATA_PATH)[:300], options))
+    vocab = Vocabulary.build(normalise(m, options) for m in texts_of(DATA_PATH)[:300])
     torch.manual_seed(11)
     network = LSTMClassifier.from_config(
         ModelConfig(vocab_size=len(vocab), embed_size=16, lstm_sizes=(8, 4), ngram_buckets=64)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -11,8 +10,7 @@ from conftest import DATA_PATH
 from stocksent.artifacts import read_json
 from stocksent.cli import main
 from stocksent.config import preset
-from stocksent.data import read_labelled
-from stocksent.splits import prepare_splits, splits_sha256
+from stocksent.splits import load_splits, recorded_splits, splits_sha256
 from stocksent.text import TextOptions
 from stocksent.tools.baseline import run_baseline, vectorizer
 
@@ -20,12 +18,7 @@ from stocksent.tools.baseline import run_baseline, vectorizer
 def lstm_splits(model_dir):
     """The model's splits rebuilt from what training recorded in config.json (as `evaluate` does)."""
     config = read_json(model_dir / "config.json")
-    return prepare_splits(
-        read_labelled(config["data"]["path"]),
-        TextOptions.from_dict(config["text"]),
-        config["data"]["split_seed"],
-        config["data"]["max_examples"],
-    )
+    return recorded_splits(config["data"], TextOptions.from_dict(config["text"]))
 
 
 def test_baseline_and_lstm_see_identical_messages(small_model_dir, tmp_path, capsys):
@@ -55,15 +48,12 @@ def test_vectorizer_uses_the_lstm_tokens_as_they_are():
 @pytest.mark.slow
 def test_full_data_baseline_seed_1(tmp_path):
     # The two best grid points of the full search (C=4, min_df=1 wins: 0.7919 test), to keep the test short.
-    started = time.perf_counter()
     metrics = run_baseline(str(DATA_PATH), tmp_path, seed=1, grid_c=(2.0, 4.0), grid_min_df=(1,))
-    seconds = time.perf_counter() - started
-    expected = prepare_splits(read_labelled(DATA_PATH), preset("default", seed=1).text_options, 1)
+    expected = load_splits(DATA_PATH, preset("default", seed=1).text_options, 1).splits
     assert metrics["split_sha256"] == splits_sha256(expected)  # what `train --seed 1` splits
     assert metrics["split"] == {"train": 77572, "val": 9696, "test": 9698}
     assert metrics["validation"]["chosen"] == {"C": 4.0, "min_df": 1}
     assert metrics["test"]["accuracy"] == pytest.approx(0.7919, abs=0.003)
-    assert seconds < 90
 
 
 def test_baseline_errors_are_one_line(tmp_path, capsys):

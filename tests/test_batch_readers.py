@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from stocksent.columns import resolve_text_column
 from stocksent.errors import StocksentError
-from stocksent.readers import BadRow, expand_inputs, format_of, iter_batches, read_chunks, resolve_text_column
+from stocksent.readers import BadRow, expand_inputs, format_of, iter_batches, read_chunks
 
 
 def rows_of(inputs, **kwargs) -> tuple[dict, list[BadRow]]:
@@ -38,10 +39,13 @@ def test_csv_multiline_values_and_bad_rows_with_physical_line_numbers(tmp_path):
         b'id,message,x\n1,"two\nlines $SPY",a\n\n2,,b\n3,bad\xff byte,c\n4,too,many,fields\n5,"ok ""quoted""",d\n'
     )
     rows, bad = rows_of(path)
-    assert rows == {"id": ["1", "5"], "message": ["two\nlines $SPY", 'ok "quoted"'], "x": ["a", "d"]}
-    # line 4 is blank (skipped silently); 5 has an empty message; 6 a bad byte; 7 four fields
-    assert [(b.line, b.reason.split(" ")[0]) for b in bad] == [(5, "empty"), (6, "column"), (7, "wrong")]
-    assert str(bad[0]) == f"{path} line 5: empty message"
+    # line 4 is blank (skipped silently); 5 has an empty message (a row: no words, so no label later);
+    # 6 a bad byte; 7 four fields
+    assert rows == {"id": ["1", "2", "5"], "message": ["two\nlines $SPY", "", 'ok "quoted"'], "x": ["a", "b", "d"]}
+    assert [(b.line, b.reason.split(" ")[0]) for b in bad] == [(6, "column"), (7, "wrong")]
+    assert str(bad[0]) == f"{path} line 6: column 'message' is not UTF-8 (bad byte at offset 3)"
+    lines = [line for chunk in read_chunks(path) for line in chunk.lines.tolist()]
+    assert lines == [2, 5, 8]  # each row's first physical line
 
 
 def test_csv_gz_is_read_like_csv_and_values_stay_text(tmp_path):
@@ -58,8 +62,8 @@ def test_csv_gz_is_read_like_csv_and_values_stay_text(tmp_path):
 
 def test_strict_stops_at_the_first_bad_row_with_its_line(tmp_path):
     path = tmp_path / "s.csv"
-    path.write_text('message\n"a\nb"\nfine\n   \nlast\n', encoding="utf-8")
-    with pytest.raises(StocksentError, match=r"s\.csv line 5: empty message"):
+    path.write_bytes(b'message\n"a\nb"\nfine\n\xff\nlast\n')
+    with pytest.raises(StocksentError, match=r"s\.csv line 5: column 'message' is not UTF-8"):
         list(iter_batches(path, strict=True))
 
 
@@ -92,15 +96,17 @@ def test_api_objects_are_flattened_from_jsonl_gz_and_pages(tmp_path):
         assert rows["body"][:2] == ["$SPY calls", "puts"] and rows["created_at"][0] == "2017-05-02T14:00:00Z"
     batch = next(iter_batches(gz))
     assert batch.schema.field("symbols").type == pa.list_(pa.string()) and batch.schema.field("id").type == pa.int64()
-    assert [str(b) for b in rows_of(gz)[1]] == [f"{gz} line 2: empty message"]
+    rows, bad = rows_of(gz)
+    assert rows["body"][2] == "" and bad == []  # an empty message is a row (no words: no label)
 
 
-def test_parquet_rows_with_null_or_empty_messages_are_bad_rows_with_their_index(tmp_path):
+def test_parquet_rows_with_null_messages_are_bad_rows_with_their_index(tmp_path):
     path = tmp_path / "p.parquet"
     pq.write_table(pa.table({"id": [1, 2, 3, 4], "message": ["a", None, " ", "d"]}), path)
     rows, bad = rows_of(path)
-    assert rows == {"id": [1, 4], "message": ["a", "d"]}
-    assert [(b.row, b.reason) for b in bad] == [(2, "no message (null)"), (3, "empty message")]
+    assert rows == {"id": [1, 3, 4], "message": ["a", " ", "d"]}
+    assert [(b.row, b.reason) for b in bad] == [(2, "no message (null)")]
+    assert [chunk.lines.tolist() for chunk in read_chunks(path)] == [[1, 3, 4]]
 
 
 def test_batches_hold_exactly_batch_rows_of_one_file_and_columns_select(tmp_path):
@@ -117,17 +123,22 @@ def test_batches_hold_exactly_batch_rows_of_one_file_and_columns_select(tmp_path
     assert chunks[-1].bytes_done == chunks[-1].bytes_total and chunks[2].source.endswith("a.csv")
 
 
-def test_text_column_default_message_then_body_then_explicit(tmp_path):
+def test_text_column_default_message_then_body_then_text_then_explicit(tmp_path):
     assert resolve_text_column(["id", "body", "message"], None) == "message"
     assert resolve_text_column(["id", "Body"], None) == "Body"
-    assert resolve_text_column(["id", "text"], "text") == "text"
+    assert resolve_text_column(["id", "text", "body"], None) == "body"
+    assert resolve_text_column(["id", "text"], None) == "text"
+    assert resolve_text_column(["id", "tweet"], "tweet") == "tweet"
     with pytest.raises(StocksentError, match="--text-column"):
-        resolve_text_column(["id", "text"], None)
+        resolve_text_column(["id", "tweet"], None)
     path = tmp_path / "t.csv"
     path.write_text("id,text\n1,hello\n", encoding="utf-8")
-    assert rows_of(path, text_column="text")[0] == {"id": ["1"], "text": ["hello"]}
-    with pytest.raises(StocksentError, match="no 'message' or 'body' column"):
-        list(iter_batches(path))
+    assert rows_of(path)[0] == {"id": ["1"], "text": ["hello"]}  # `text` is read as by every command
+    other = tmp_path / "u.csv"
+    other.write_text("id,tweet\n1,hello\n", encoding="utf-8")
+    assert rows_of(other, text_column="tweet")[0] == {"id": ["1"], "tweet": ["hello"]}
+    with pytest.raises(StocksentError, match="no 'message', 'body' or 'text' column"):
+        list(iter_batches(other))
 
 
 def test_files_with_other_columns_cannot_share_an_output(tmp_path):
@@ -163,5 +174,4 @@ def test_real_messages_read_as_python_csv_reads_them(real_data_path):
         for b in iter_batches(real_data_path, batch_rows=30000, on_bad_row=bad.append)
         for t in b.column("message").to_pylist()
     ]
-    assert got == [m for m in expected if m.strip()]
-    assert len(bad) == sum(1 for m in expected if not m.strip())
+    assert got == expected and bad == []

@@ -9,17 +9,18 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from conftest import texts_of
 from stocksent.batch import scorer as scorer_module
 from stocksent.batch.scorer import BatchScorer
-from stocksent.data import LABELS, read_texts
 from stocksent.errors import StocksentError
+from stocksent.labels import LABELS
 
 
 @pytest.fixture(scope="module")
 def messages(small_model_dir) -> list[str]:
     from conftest import DATA_PATH
 
-    return [m for m in read_texts(DATA_PATH)[5000:7000] if m.strip()]
+    return [m for m in texts_of(DATA_PATH)[5000:7000] if m.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +117,9 @@ def test_user_errors_are_stocksent_errors(small_model_dir, tmp_path):
     scorer = BatchScorer(small_model_dir)
     with pytest.raises(StocksentError, match="pyarrow Table"):
         scorer([1, 2])
-    with pytest.raises(StocksentError, match="no 'message' or 'body'"):
-        scorer(pa.table({"text": ["a"]}))
-    assert scorer.with_options(text_column="text")(pa.table({"text": ["a"]})).num_rows == 1
+    with pytest.raises(StocksentError, match="no 'message', 'body' or 'text'"):
+        scorer(pa.table({"tweet": ["a"]}))
+    assert scorer.with_options(text_column="tweet")(pa.table({"tweet": ["a"]})).num_rows == 1
     with pytest.raises(StocksentError, match="not text"):
         scorer(pa.table({"message": [1, 2]}))
     with pytest.raises(StocksentError, match="with_options"):

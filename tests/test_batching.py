@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from stocksent.batching import bucketed_order, iterate_batches, pad
-from stocksent.data import read_labelled
-from stocksent.splits import prepare_splits
+from stocksent.splits import load_splits
 from stocksent.text import TextOptions
 from stocksent.vocab import Vocabulary
 
@@ -22,7 +21,7 @@ def random_sequences(n: int, seed: int = 0, max_len: int = 40) -> list[np.ndarra
 def real_sequences() -> list[np.ndarray]:
     from conftest import DATA_PATH
 
-    splits = prepare_splits(read_labelled(DATA_PATH), TextOptions(), seed=1, max_examples=6000)
+    splits = load_splits(DATA_PATH, TextOptions(), seed=1, max_examples=6000).splits
     vocab = Vocabulary.build(splits.train.tokens, min_count=2)
     return vocab.encode_many(splits.train.tokens)
 

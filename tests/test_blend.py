@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from conftest import DATA_PATH
-from stocksent.data import read_labelled
 from stocksent.model import LSTMClassifier
-from stocksent.splits import prepare_splits
+from stocksent.splits import load_splits
 from stocksent.text import TextOptions
 from stocksent.tools.baseline import fit_logreg
 from stocksent.training.blend import fit_blend, fit_linear, fold_blend_, ngram_matrix
@@ -21,7 +20,7 @@ BUCKETS = 4096
 
 @pytest.fixture(scope="module")
 def encoded():
-    splits = prepare_splits(read_labelled(DATA_PATH), TextOptions(), seed=4, max_examples=4000)
+    splits = load_splits(DATA_PATH, TextOptions(), seed=4, max_examples=4000).splits
     vocab = Vocabulary.build(splits.train.tokens, 2)
     return splits, vocab, vocab.encode_many(splits.train.tokens), vocab.encode_many(splits.val.tokens)
 

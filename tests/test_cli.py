@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA_PATH
+from conftest import DATA_PATH, records_of
 from stocksent import SentimentModel
 from stocksent.cli import main
-from stocksent.data import read_records
 
 MESSAGES = [
     "$SPY breaking out to new highs, loading calls 🚀",
@@ -61,8 +60,12 @@ def subprocess_run(command: list[str], stdin: bytes | None = None) -> subprocess
 
 
 def expected_rows(model_dir: Path, messages: list[str]) -> list[dict]:
+    """What predict writes per message; a message without words has a null label and p_bullish."""
     predictions = SentimentModel.load(model_dir).predict(messages)
-    return [{"message": m, "label": p.label, "p_bullish": round(p.p_bullish, 6)} for m, p in zip(messages, predictions)]
+    return [
+        {"message": m, "label": p.label, "p_bullish": None if p.p_bullish is None else round(p.p_bullish, 6)}
+        for m, p in zip(messages, predictions)
+    ]
 
 
 def json_lines(text: str) -> list[dict]:
@@ -85,7 +88,7 @@ def no_temp_files(directory: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def real_rows() -> list[dict]:
-    return read_records(DATA_PATH)[20_000:20_030]
+    return records_of(DATA_PATH)[20_000:20_030]
 
 
 # --------------------------------------------------------------------------- end to end
@@ -154,8 +157,11 @@ def test_python_m_with_a_real_stdin_pipe(small_model_dir) -> None:
         [sys.executable, "-m", "stocksent", "predict", "--model", str(small_model_dir), "--json"], stdin=stdin
     )
     assert piped.returncode == 0, piped.stderr.decode()
-    assert json_lines(piped.stdout.decode("utf-8")) == expected_rows(small_model_dir, MESSAGES)
-    assert piped.stderr == b""
+    # Every line in its place: the blank ones are messages without words (no label), never dropped.
+    assert json_lines(piped.stdout.decode("utf-8")) == expected_rows(small_model_dir, [*MESSAGES, "", "   "])
+    assert (
+        piped.stderr.decode() == "2 message(s) have no label: no words to score: the message is empty once normalised\n"
+    )
 
 
 def test_entry_point_error_is_one_line(small_model_dir) -> None:
@@ -246,7 +252,21 @@ def test_predict_from_stdin(small_model_dir, capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
     code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--json")
     assert code == 0, err
-    assert json_lines(out) == expected_rows(small_model_dir, MESSAGES)
+    assert json_lines(out) == expected_rows(small_model_dir, [*MESSAGES, ""])
+
+
+def test_predict_keeps_blank_lines_so_output_lines_up_with_input(small_model_dir, capsys, tmp_path) -> None:
+    """Issue 20 item 22: 5 lines in, 5 out; a blank line is a message with no words, so no label."""
+    path = tmp_path / "five.txt"
+    path.write_text("$SPY up\n\n$SPY down\n   \nflat\n", encoding="utf-8")
+    out = tmp_path / "five.csv"
+    code, _, err = run_cli(capsys, "predict", "--model", small_model_dir, "--input", path, "--output", out)
+    assert code == 0, err
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["message"] for r in rows] == ["$SPY up", "", "$SPY down", "   ", "flat"]
+    assert [r["label"] == "" for r in rows] == [False, True, False, True, False]
+    assert "wrote 5 predictions" in err and "2 message(s) have no label" in err
 
 
 def test_non_utf8_stdin_is_one_line_error(small_model_dir, capsys, monkeypatch) -> None:
@@ -300,13 +320,13 @@ def test_existing_output_untouched_when_the_run_fails(small_model_dir, capsys, t
     assert target.read_text(encoding="utf-8") == "precious\n"
 
     # A failure half way through writing leaves the old file and no temp file.
-    from stocksent.cli import predict as cli
+    from stocksent.writers import TableWriter
 
-    def write_half_then_fail(handle, rows, as_csv):
-        handle.write("message,label,p_bullish\npartial")
+    def write_half_then_fail(self, batch):
+        self._handle.write(b"message,label,p_bullish\npartial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli, "write_rows", write_half_then_fail)
+    monkeypatch.setattr(TableWriter, "write", write_half_then_fail)
     code, out, err = run_cli(capsys, "predict", "--model", small_model_dir, "--output", target, "$SPY up")
     assert_one_line_error(code, out, err, "No space left on device", str(target))
     assert target.read_text(encoding="utf-8") == "precious\n"

@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DATA_PATH
+from conftest import DATA_PATH, labelled_of, records_of
 from stocksent.batching import iterate_batches, pad
 from stocksent.config import preset
-from stocksent.corpus import NO_TIME, TokenArrays, read_corpus
-from stocksent.data import read_labelled, read_records, sha256_file, split_indices
+from stocksent.corpus import NO_TIME, read_corpus
+from stocksent.dataset import sha256_file
 from stocksent.errors import StocksentError
 from stocksent.inference.engine import flatten
-from stocksent.splits import load_splits, recorded_splits, split_positions
+from stocksent.splits import load_splits, recorded_splits, split_indices, split_positions
 from stocksent.text import TextOptions, normalise
+from stocksent.tokens import as_tokens
 from stocksent.vocab import Vocabulary
 
 EMOTIONS = DATA_PATH.parent / "StockEmotions_2020.csv.gz"
@@ -33,7 +34,7 @@ OPTIONS = preset("default").text_options
 
 @pytest.fixture(scope="module")
 def spy_records() -> list[dict]:
-    return [r for r in read_records(DATA_PATH)[:3000] if r["sentiment"]]
+    return [r for r in records_of(DATA_PATH)[:3000] if r["sentiment"]]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,8 @@ def api_message(row: dict, number: int) -> dict:
 @pytest.mark.slow
 def test_the_tutorial_file_splits_exactly_as_before() -> None:
     # The implementation every published number was made with: a list per message, then the seeded split.
-    labelled = read_labelled(DATA_PATH)
-    tokens = [normalise(m, OPTIONS) for m in labelled.messages]
+    messages, labels = labelled_of(DATA_PATH)
+    tokens = [normalise(m, OPTIONS) for m in messages]
     keep = [i for i, t in enumerate(tokens) if t]
     old = [[keep[j] for j in part] for part in split_indices(len(keep), seed=1)]
 
@@ -75,16 +76,16 @@ def test_the_tutorial_file_splits_exactly_as_before() -> None:
     assert loaded.splits.sizes() == {"train": 77572, "val": 9696, "test": 9698}
     assert [len(p) for p in old] == [77572, 9696, 9698]
     for part, rows in zip((loaded.splits.train, loaded.splits.val, loaded.splits.test), old):
-        assert list(part.messages) == [labelled.messages[i] for i in rows]
-        assert part.labels.tolist() == [float(labelled.labels[i]) for i in rows]
+        assert list(part.messages) == [messages[i] for i in rows]
+        assert part.labels.tolist() == [float(labels[i]) for i in rows]
         assert list(part.tokens[:500]) == [tokens[i] for i in rows[:500]]
     assert loaded.sha256 == sha256_file(DATA_PATH) and loaded.duplicates == 0
     assert loaded.record(1, None)["files"] == [
         {
             "path": str(DATA_PATH.resolve()),  # recorded absolute, symlinks resolved (../shared may be one)
             "sha256": loaded.sha256,
-            "rows": len(labelled.labels) + labelled.skipped,
-            "labelled": len(labelled.labels),
+            "rows": len(labels),  # every row of the file is labelled
+            "labelled": len(labels),
         }
     ]
 
@@ -148,7 +149,12 @@ def test_token_arrays_batch_and_flatten_as_lists_of_arrays(spy_records) -> None:
     sequences = [
         np.arange(len(normalise(r["message"], OPTIONS)), dtype=np.int64) + i for i, r in enumerate(spy_records)
     ]
-    flat = TokenArrays.from_sequences(sequences)
+    flat = as_tokens(sequences)
+    manual = [np.zeros(max(len(s), 1), np.int64) for s in sequences[:3]]
+    for row, s in zip(manual, sequences[:3]):
+        row[: len(s)] = s
+    first = pad(sequences, np.arange(3)).ids.numpy()
+    assert all(np.array_equal(first[i, : len(manual[i])], manual[i]) for i in range(3))
     picked = flat.subset(np.arange(len(sequences))[::-3])
     lists = sequences[::-3]
     index = np.array([5, 0, 17, 3])
@@ -223,3 +229,34 @@ def test_errors_name_the_file(tmp_path) -> None:
         read_corpus(unlabelled, TextOptions())
     with pytest.raises(StocksentError, match="no such file"):
         read_corpus(tmp_path / "missing.csv", TextOptions())
+
+
+# --------------------------------------------------------------------------- split
+
+
+def test_split_sizes_disjoint_and_covering() -> None:
+    train, val, test = split_indices(1000, seed=0)
+    assert (len(train), len(val), len(test)) == (800, 100, 100)
+    assert set(train).isdisjoint(val) and set(train).isdisjoint(test) and set(val).isdisjoint(test)
+    assert sorted(train + val + test) == list(range(1000))
+    assert train != sorted(train)  # actually shuffled
+    assert all(type(i) is int for i in train[:5])
+
+
+def test_split_rounding_and_real_size() -> None:
+    train, val, test = split_indices(96_967, seed=1)
+    assert (len(train), len(val)) == (int(96_967 * 0.8), int(96_967 * 0.1))
+    assert len(train) + len(val) + len(test) == 96_967
+    assert [len(x) for x in split_indices(7, seed=0)] == [5, 0, 2]
+
+
+def test_split_deterministic_per_seed() -> None:
+    assert split_indices(500, seed=42) == split_indices(500, seed=42)
+    assert split_indices(500, seed=42) != split_indices(500, seed=43)
+
+
+def test_split_custom_fractions_and_invalid() -> None:
+    train, val, test = split_indices(100, seed=0, fractions=(0.5, 0.25, 0.25))
+    assert (len(train), len(val), len(test)) == (50, 25, 25)
+    with pytest.raises(StocksentError, match="fractions"):
+        split_indices(100, seed=0, fractions=(0.8, 0.3, 0.1))

@@ -11,14 +11,14 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import texts_of
 from stocksent import compiled, encoding, text
 from stocksent.encoding import TextEncoder, character_table, reference_fingerprint
-from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
+from stocksent.text import TextOptions, normalise, normalise_flat
 from stocksent.vocab import Vocabulary
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,11 +34,11 @@ EMPTY = Vocabulary(["<pad>", "<unk>"])
 
 
 def messages_of(name: str) -> list[str]:
-    """Every message of a data file as its text column holds it (pandas: the public file has a NUL byte)."""
+    """Every message of a data file, read as every command reads it."""
     path = DATA / name
     if not path.is_file():
         pytest.fail(f"real dataset missing: expected it at {path}")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)["message"].tolist()
+    return texts_of(path)
 
 
 def encoder(options: TextOptions = TextOptions(), vocab: Vocabulary = EMPTY) -> TextEncoder:
@@ -120,7 +120,7 @@ def test_tokens_are_the_reference_s_on_every_message_of_the_data(name) -> None:
 def test_ids_are_the_vocabulary_s_on_every_message() -> None:
     messages = [m for name in FILES for m in messages_of(name)]
     options = OPTIONS[1]
-    vocab = Vocabulary.build(normalise_many(messages[:20000], options), min_count=2)
+    vocab = Vocabulary.build([normalise(m, options) for m in messages[:20000]], min_count=2)
     ids, lengths = encoder(options, vocab).encode(messages)
     tokens, reference_lengths = normalise_flat(messages, options)
     np.testing.assert_array_equal(lengths, reference_lengths)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import records_of
 from stocksent import SentimentModel, StocksentError
 from stocksent.cli import main
-from stocksent.data import read_records
 from stocksent.evaluation.evaluate import evaluate
 
 METRIC_KEYS = {"n", "accuracy", "precision", "recall", "f1", "roc_auc", "confusion", "majority_accuracy", "threshold"}
@@ -28,7 +28,7 @@ def other_csv(tmp_path_factory) -> Path:
     """240 real labelled rows the small model never saw, as a plain CSV."""
     from conftest import DATA_PATH
 
-    records = read_records(DATA_PATH)[10_000:10_240]
+    records = records_of(DATA_PATH)[10_000:10_240]
     path = tmp_path_factory.mktemp("eval") / "other.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -72,9 +72,13 @@ def test_split_test_on_another_file_is_an_error(model, other_csv) -> None:
 
 def test_unlabelled_rows_are_counted(model, other_csv, tmp_path) -> None:
     path = tmp_path / "mixed.csv"
-    path.write_text(other_csv.read_text(encoding="utf-8") + "no label here,\nneutral one,neutral\n", encoding="utf-8")
+    path.write_text(other_csv.read_text(encoding="utf-8") + "no label here,\nnor here,\n", encoding="utf-8")
     result = evaluate(model, path)
     assert result["n"] == 240 and result["skipped_unlabelled"] == 2
+    # A label that is none of bullish/bearish, 1/0, true/false is an error naming it, not a skipped row.
+    path.write_text(other_csv.read_text(encoding="utf-8") + "neutral one,neutral\n", encoding="utf-8")
+    with pytest.raises(StocksentError, match=r"mixed.csv (line|row) \d+: label 'neutral' is not bullish or bearish"):
+        evaluate(model, path)
 
 
 def test_bad_data_and_split(model, tmp_path) -> None:

@@ -2,10 +2,11 @@
 
 Property-based (Hypothesis, derandomized so CI sees the same examples every run):
 - text normalisation: never raises; tokens are non-empty strings without whitespace, at most
-  max_tokens of them; the batched paths (normalise_many, normalise_flat) give exactly what
+  max_tokens of them; the batched path (normalise_flat) gives exactly what
   normalise gives per message, so no message's text leaks into its neighbour's.
-- the file readers: arbitrary bytes (and JSON-, CSV- and gzip-shaped bytes) under every extension
-  give records or a one-line StocksentError.
+- the one reader (`stocksent.readers`, what every command reads through): arbitrary bytes (and
+  JSON-, CSV- and gzip-shaped bytes) under every extension, strict or not, give batches of text,
+  bad rows with a reason, or a one-line StocksentError.
 - the service's request parser: arbitrary bodies give messages or an ApiError (413/422) whose reply
   is short, valid UTF-8 JSON.
 And schemathesis against the app's own OpenAPI schema, in process over ASGI: no 5xx, every reply
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stocksent.errors import StocksentError
-from stocksent.text import TextOptions, normalise, normalise_flat, normalise_many
+from stocksent.text import TextOptions, normalise, normalise_flat
 
 SETTINGS = settings(derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -61,7 +62,6 @@ def test_normalise_never_raises_and_gives_clean_tokens(message, opts):
 @example(batch=["ascii $SPY", "émoji 🚀 $SPY", ""], opts=TextOptions(keep_emoji=True, keep_cashtags=True))
 def test_batched_normalisation_is_per_message_normalisation(batch, opts):
     one_by_one = [normalise(m, opts) for m in batch]
-    assert normalise_many(batch, opts) == one_by_one
     tokens, lengths = normalise_flat(batch, opts)
     assert lengths == [len(t) for t in one_by_one]
     assert tokens == [token for t in one_by_one for token in t]
@@ -97,26 +97,38 @@ file_bytes = st.one_of(
 
 
 @settings(SETTINGS, max_examples=300)
-@given(data=file_bytes, suffix=st.sampled_from([".csv", ".jsonl", ".json", ".txt", ".csv.gz", ".jsonl.gz", ""]))
-@example(data=b"[" * 100_000, suffix=".json")
-@example(data=b'"' + b"a" * 200_000, suffix=".csv")
-@example(data=b"\xef\xbb\xbfmessage\n\xed\xa0\x80\n", suffix=".csv")  # a BOM, then an encoded surrogate
-def test_readers_give_records_or_one_line_errors(data, suffix):
-    from stocksent.data import read_labelled, read_records, read_texts
+@given(
+    data=file_bytes,
+    suffix=st.sampled_from([".csv", ".jsonl", ".json", ".txt", ".csv.gz", ".jsonl.gz", ".parquet", ""]),
+    strict=st.booleans(),
+    text_column=st.sampled_from([None, "message", "body"]),
+)
+@example(data=b"[" * 100_000, suffix=".json", strict=False, text_column=None)
+@example(data=b"[" * 100_000 + b"]" * 100_000, suffix="", strict=False, text_column=None)
+@example(data=b'"' + b"a" * 200_000, suffix=".csv", strict=False, text_column=None)
+@example(
+    data=b"\xef\xbb\xbfmessage\n\xed\xa0\x80\n", suffix=".csv", strict=False, text_column=None
+)  # an encoded surrogate
+@example(data="message\nhi\n".encode("utf-16"), suffix=".csv", strict=False, text_column=None)
+@example(data=b'{"message": "a\\ud800"}\n', suffix=".jsonl", strict=True, text_column=None)
+def test_readers_give_records_or_one_line_errors(data, suffix, strict, text_column):
+    """The one reader every command uses: batches whose text column is text, bad rows with a reason,
+    or one line of StocksentError; never another exception."""
+    from stocksent.columns import resolve_text_column
+    from stocksent.readers import BadRow, read_chunks
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"input{suffix}"
         path.write_bytes(data)
-        for read in (read_records, read_texts, read_labelled):
-            try:
-                result = read(path)
-            except StocksentError as err:
-                assert str(err) and "\n" not in str(err) and "Traceback" not in str(err)
-                continue
-            if read is read_texts:
-                assert all(isinstance(t, str) for t in result)
-            elif read is read_records:
-                assert all(isinstance(r["message"], str) for r in result)
+        bad: list[BadRow] = []
+        try:
+            for chunk in read_chunks(path, text_column, batch_rows=7, strict=strict, on_bad_row=bad.append):
+                assert 0 < chunk.batch.num_rows <= 7 and len(chunk.lines) == chunk.batch.num_rows
+                text = chunk.batch.column(resolve_text_column(chunk.batch.schema.names, text_column))
+                assert text.null_count == 0 and all(isinstance(t, str) for t in text.to_pylist())
+        except StocksentError as err:
+            assert str(err) and "\n" not in str(err) and "Traceback" not in str(err)
+        assert all(str(row) and "\n" not in row.reason for row in bad)
 
 
 # --------------------------------------------------------------------------- the request parser

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import DATA_PATH
+from stocksent import SentimentModel
 from stocksent.cli import main
 
 API = Path(__file__).parent / "fixtures" / "stocktwits_api"
@@ -27,7 +28,8 @@ def test_index_api_json_to_parquet_with_the_real_small_model(small_model_dir, tm
     assert code == 0, err
     df = pd.read_parquet(out)
     assert df.n_msgs.sum() == 12
-    assert df.model_id.str.fullmatch(r"small@[0-9a-f]{12}").all()
+    assert df.model_id.str.fullmatch(r"small-[0-9a-f]{12}").all()  # the id serve and score show
+    assert set(df.model_id) == {SentimentModel.load(small_model_dir).model_id}
     assert df.mean_p.dropna().between(0, 1).all()
     assert "wrote" in err and "rows" in err
 
@@ -100,3 +102,43 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert word in err and "Traceback" not in err
+
+
+def test_out_of_range_and_unreadable_times_are_counted_bad_rows(tmp_path, capsys):
+    """9999-12-31, -1, year 0 or 1900 is a counted bad row, never a pandas traceback or a century of periods."""
+    scored = tmp_path / "times.csv"
+    scored.write_text(
+        "created_at,symbols,message,p_bullish\n"
+        "2020-07-06T15:00:00Z,AAPL,x,0.7\n"
+        "9999-12-31T23:59:59Z,AAPL,x,0.7\n"
+        "-1,AAPL,x,0.7\n"
+        "0000-01-01T00:00:00Z,AAPL,x,0.7\n"
+        "1900-01-01,AAPL,x,0.7\n"
+        "2020-07-06T16:30:00Z,AAPL,x,0.2\n"
+    )
+    out = tmp_path / "i.csv"
+    code, _, err = run_cli(capsys, "index", scored, "-o", out, "--calendar", "24x7", "--freq", "30min")
+    assert code == 0, err
+    assert "Traceback" not in err and "bad time" in err and ": 4" in err
+    df = pd.read_csv(out)
+    assert df.n_msgs.sum() == 2 and len(df) == 4  # 15:00 .. 16:30: four half-hours, not 2,106,894
+
+
+def test_tickers_follow_one_rule_and_no_csv_cell_starts_a_formula(tmp_path, capsys):
+    scored = tmp_path / "tickers.csv"
+    scored.write_text(
+        "created_at,symbols,message,p_bullish\n"
+        "2020-07-06T15:00:00Z,=cmd|calc!A1,x,0.7\n"
+        "2020-07-06T15:00:00Z,AAPL\u200d,x,0.7\n"
+        "2020-07-06T15:00:00Z,\u202eAAPL,x,0.7\n"
+        "2020-07-06T15:00:00Z,AAPL,x,0.2\n"
+        "2020-07-06T15:00:00Z,+SUM(1),x,0.2\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "i.csv"
+    code, _, err = run_cli(capsys, "index", scored, "-o", out, "--calendar", "24x7", "--freq", "1h")
+    assert code == 0, err
+    df = pd.read_csv(out)
+    assert df.ticker.tolist() == ["AAPL"] and df.n_msgs.tolist() == [3]  # look-alikes are AAPL; formulas no ticker
+    text_cells = pd.read_csv(out, dtype=str).select_dtypes(object).stack()
+    assert not text_cells.str.startswith(("=", "+", "@")).any()

@@ -14,29 +14,22 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "stocksent"
 HEAVY = ("torch", "matplotlib", "sklearn", "tqdm", "pyarrow", "pandas", "scipy", "onnxruntime", "pyspark", "ray")
 
-# A module may import modules of its own layer or a lower one (DESIGN.md: imports point down).
+# A module may import modules of its own layer or a lower one (DESIGN.md: imports point down), type-only
+# imports included. The core is layered too, so a message's path through any command goes down only:
+# rules (text, labels, columns) < the things built on them (config, readers, writers, vocab) < what
+# holds messages (corpus, model) < splits and the model directory < engines < evaluation < the model
+# < training and the report < the adapters < the command line. A dotted entry puts one module apart.
 LAYERS = [
-    (
-        "version",
-        "lazy",
-        "errors",
-        "atomic",
-        "config",
-        "compiled",
-        "text",
-        "textfile",
-        "readers",
-        "vocab",
-        "encoding",
-        "data",
-        "corpus",
-        "splits",
-        "batching",
-        "model",
-        "artifacts",
-    ),
+    ("version", "lazy", "errors", "compiled"),
+    ("atomic", "text", "labels", "columns"),
+    ("config", "writers", "vocab", "dataset", "readers"),
+    ("tokens", "encoding"),
+    ("batching", "model", "corpus"),
+    ("splits", "artifacts"),
     ("inference",),
-    ("sentiment", "evaluation", "training"),
+    ("evaluation",),
+    ("sentiment",),
+    ("training", "evaluation.report"),
     ("batch", "signals", "serving", "tools"),
     ("cli", "__main__"),
 ]
@@ -51,10 +44,13 @@ MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
 
 
 def layer_of(module: str) -> int:
-    top = module.split(".")[1] if "." in module else ""
-    for rank, names in enumerate(LAYERS):
-        if top in names:
-            return rank
+    """The rank of `module`'s most specific entry in LAYERS (`evaluation.report`, else `evaluation`)."""
+    parts = module.split(".")[1:]
+    for length in range(len(parts), 0, -1):
+        name = ".".join(parts[:length])
+        for rank, names in enumerate(LAYERS):
+            if name in names:
+                return rank
     raise AssertionError(f"{module} is in no layer of tests/test_layout.py: add it to LAYERS")
 
 
@@ -71,10 +67,11 @@ def runtime_nodes(tree: ast.AST):
 
 
 def imports_of(module: str) -> set[str]:
-    """Modules of the package this one imports anywhere (top level or inside functions)."""
+    """Modules of the package this one imports anywhere: top level, inside functions, and the
+    type-only imports under `if TYPE_CHECKING:` (a cycle of types is a cycle of ideas)."""
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     found = set()
-    for node in runtime_nodes(tree):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -195,3 +192,56 @@ def test_import_stocksent_leaves_the_matplotlib_backend_alone() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False"]
+
+
+def calls_of(module: str) -> list[str]:
+    """The names called in `module`: `f(...)` as "f", `x.f(...)` as ".f"."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name):
+                names.append(node.func.id)
+            elif isinstance(node.func, ast.Attribute):
+                names.append("." + node.func.attr)
+    return names
+
+
+def test_modules_stay_short() -> None:
+    """One job per module: a module past 500 lines is doing several (readers.py was 697, data.py 525)."""
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert long == {}, f"modules over 500 lines: {long}"
+
+
+def test_messages_are_read_only_by_the_readers() -> None:
+    """One way in: only stocksent.readers parses message files (CSV, JSON, Parquet); the price file of
+    the index's plot is prices, not messages."""
+    readers = {".open_csv", ".read_csv", ".ParquetFile", ".DictReader", ".reader", ".read_table", ".read_parquet"}
+    found = [
+        f"{m}: {name}"
+        for m in MODULES
+        if not m.startswith("stocksent.readers") and m != "stocksent.signals.plot"
+        for name in calls_of(m)
+        if name in readers
+    ]
+    assert found == [], "message files parsed outside stocksent.readers: " + ", ".join(found)
+
+
+def test_tables_are_written_only_by_the_writers() -> None:
+    """One way out: every table a command writes goes through stocksent.writers (format, atomic, formulas)."""
+    writers = {".to_csv", ".to_parquet", ".ParquetWriter", ".CSVWriter", ".write_csv", ".write_table", ".DictWriter"}
+    found = [f"{m}: {name}" for m in MODULES if m != "stocksent.writers" for name in calls_of(m) if name in writers]
+    assert found == [], "tables written outside stocksent.writers: " + ", ".join(found)
+
+
+def test_one_threshold_step() -> None:
+    """P(bullish) to a label in one place (stocksent.labels): no other module compares with a threshold."""
+    found = []
+    for module, path in MODULES.items():
+        if module == "stocksent.labels":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.GtE, ast.Lt)) for op in node.ops):
+                if any("threshold" in ast.unparse(side) for side in node.comparators):
+                    found.append(f"{module}:{node.lineno}")
+    assert found == [], "threshold comparisons outside stocksent.labels: " + ", ".join(found)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import texts_of
 from stocksent.batching import pad
-from stocksent.data import read_texts
 from stocksent.inference import flatten, network_logits
 from stocksent.model import NGRAM_HASH, LSTMClassifier, ngram_features
 from stocksent.sentiment import SentimentModel
@@ -37,7 +37,7 @@ def real_model(synthetic_model_dir) -> SentimentModel:
 def real_messages() -> list[str]:
     from conftest import DATA_PATH
 
-    return read_texts(DATA_PATH)[5000:5250]  # messages the small model never trained on
+    return texts_of(DATA_PATH)[5000:5250]  # messages the small model never trained on
 
 
 def test_layers_and_output_shape() -> None:

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import labelled_of
 from stocksent import Prediction, SentimentModel, StocksentError
 from stocksent.artifacts import CONFIG, METRICS, VOCAB, WEIGHTS, load_model_dir
-from stocksent.data import LABELS, read_labelled
 from stocksent.inference import TorchEngine, flatten, sigmoid
 from stocksent.inference.fast_cpu import AUTO_BFLOAT16_MIN, InferenceLSTM
+from stocksent.labels import LABELS
 from stocksent.text import TextOptions, normalise
 from stocksent.vocab import Vocabulary
 
@@ -58,33 +59,49 @@ def test_list_keeps_order_and_matches_the_pipeline(model) -> None:
     proba = model.predict_proba(MESSAGES)
     assert proba.shape == (len(MESSAGES),)
     assert proba.dtype == np.float32
-    # The same path by hand: normalise with the saved options, encode, the engine, the sigmoid.
+    # The same path by hand: normalise with the saved options, encode, the engine, the sigmoid; a
+    # message left without tokens ("", "!!!") has no evidence: NaN.
     sequences = [model.vocab.encode(normalise(m, model.text_options)) for m in MESSAGES]
-    by_hand = sigmoid(model.engine.logits(*flatten(sequences)))
-    np.testing.assert_array_equal(proba, by_hand)
-    np.testing.assert_array_equal(model.logits(MESSAGES), model.engine.logits(*flatten(sequences)))
+    ids, lengths = flatten(sequences)
+    logits = model.engine.logits(ids, lengths)
+    logits[lengths == 0] = np.nan
+    np.testing.assert_array_equal(proba, sigmoid(logits))
+    np.testing.assert_array_equal(model.logits(MESSAGES), logits)
     predictions = model.predict(MESSAGES)
     assert isinstance(predictions, list) and len(predictions) == len(MESSAGES)
-    assert [p.p_bullish for p in predictions] == [float(p) for p in proba]
+    assert [p.p_bullish for p in predictions] == [None if p != p else float(p) for p in proba]
     # Reversing the input reverses the output; tuples and generators work like lists.
     np.testing.assert_allclose(model.predict_proba(MESSAGES[::-1]), proba[::-1], rtol=0, atol=1e-6)
     np.testing.assert_allclose(model.predict_proba(tuple(MESSAGES)), proba, rtol=0, atol=1e-6)
     np.testing.assert_allclose(model.predict_proba(m for m in MESSAGES), proba, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("message", ["", "   ", "!!!", "\x00\x00", "...?!"])
+def test_a_message_without_words_has_no_evidence(model, message) -> None:
+    """No tokens after normalisation: no probability, no label, and the reason (never a constant 0.6)."""
+    from stocksent.labels import NO_WORDS
+
+    assert np.isnan(model.predict_proba(message))
+    prediction = model.predict(message)
+    assert prediction == Prediction(label=None, p_bullish=None, reason=NO_WORDS)
+    assert prediction.to_dict() == {"label": None, "p_bullish": None, "reason": NO_WORDS}
+    batch = model.predict([message, "$SPY calls"])
+    assert batch[0].label is None and batch[1].label in ("bullish", "bearish")
+
+
 def test_threshold_decides_the_label(synthetic_model_dir) -> None:
     model = SentimentModel.load(synthetic_model_dir)
     p = model.predict_proba(MESSAGES)
-    model.threshold = float(np.median(p))
+    model.threshold = float(np.nanmedian(p))
     labels = [x.label for x in model.predict(MESSAGES)]
-    assert labels == ["bullish" if v >= model.threshold else "bearish" for v in p]
+    assert labels == [None if v != v else "bullish" if v >= model.threshold else "bearish" for v in p]
     assert {"bullish", "bearish"} <= set(labels) or len(set(p.tolist())) == 1
 
 
 def test_different_messages_get_different_probabilities(model) -> None:
     from conftest import DATA_PATH
 
-    messages = read_labelled(DATA_PATH).messages[3000:3300]
+    messages = labelled_of(DATA_PATH)[0][3000:3300]
     proba = model.predict_proba(messages)
     assert np.isfinite(proba).all() and ((proba > 0) & (proba < 1)).all()
     assert len(np.unique(proba)) > 50
@@ -124,7 +141,9 @@ def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(synthetic_model_di
     np.testing.assert_array_equal(auto.predict_proba(many), low.predict_proba(many))
     np.testing.assert_array_equal(auto.predict_proba(many[:3]), high.predict_proba(many[:3]))
     exact = SentimentModel.load(synthetic_model_dir, precision="float32")
-    plain = sigmoid(TorchEngine(exact.network).logits(*exact.encode_flat(MESSAGES)))
+    ids, lengths = exact.encode_flat(MESSAGES)
+    plain = sigmoid(TorchEngine(exact.network).logits(ids, lengths))
+    plain[lengths == 0] = np.nan  # no tokens: no evidence
     np.testing.assert_allclose(exact.predict_proba(MESSAGES), plain, rtol=0, atol=1e-5)
     np.testing.assert_allclose(
         SentimentModel.load(synthetic_model_dir).predict_proba(MESSAGES), plain, rtol=0, atol=0.02
@@ -150,7 +169,9 @@ def test_constructor_only_stores(model) -> None:
     made = SentimentModel(model.network, model.vocab, engine, model.text_options, 0.3)
     assert made.engine is engine and made.threshold == 0.3 and made.config == {} and made.directory is None
     np.testing.assert_array_equal(made.predict_proba(MESSAGES), model.predict_proba(MESSAGES))
-    assert [p.label for p in made.predict(MESSAGES)] == [LABELS[int(p >= 0.3)] for p in made.predict_proba(MESSAGES)]
+    assert [p.label for p in made.predict(MESSAGES)] == [
+        None if p != p else LABELS[int(p >= 0.3)] for p in made.predict_proba(MESSAGES)
+    ]
     built = SentimentModel.build(model.network, model.vocab, model.config, precision="float32")
     np.testing.assert_array_equal(built.predict_proba(MESSAGES), model.predict_proba(MESSAGES))
     with pytest.raises(StocksentError, match="threshold must be a finite number"):

@@ -33,12 +33,12 @@ def ray_session():
 def test_map_batches_equals_predict_proba_in_order(ray_session, small_model_dir):
     import pyarrow as pa
 
-    from conftest import DATA_PATH
+    from conftest import DATA_PATH, texts_of
     from stocksent import SentimentModel
     from stocksent.batch.ray import SentimentScorer, score
-    from stocksent.data import LABELS, read_texts
+    from stocksent.labels import LABELS
 
-    texts = [m for m in read_texts(DATA_PATH)[20000:21300] if m.strip()][:1200]
+    texts = [m for m in texts_of(DATA_PATH)[20000:21300] if m.strip()][:1200]
     model = SentimentModel.load(small_model_dir, precision="float32")
     reference = model.predict_proba(texts)
     table = pa.table({"id": list(range(len(texts))), "body": texts})

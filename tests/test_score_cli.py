@@ -11,16 +11,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import texts_of
 from stocksent.batch.files import score_files
 from stocksent.cli import main
-from stocksent.data import read_texts
 
 
 @pytest.fixture(scope="module")
 def messages() -> list[str]:
     from conftest import DATA_PATH
 
-    return [m for m in read_texts(DATA_PATH)[:2600] if m.strip()][:2500]
+    return [m for m in texts_of(DATA_PATH)[:2600] if m.strip()][:2500]
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +149,28 @@ def test_bad_rows_are_counted_and_strict_names_the_line(small_model_dir, tmp_pat
     out = tmp_path / "bad.parquet"
     assert score(path, "--model", small_model_dir, "-o", out) == 0
     err = capsys.readouterr().err
-    assert "2 bad rows skipped" in err and "bad.csv line 4: empty message" in err
-    assert pq.read_table(out).column("id").to_pylist() == ["1", "4"]
+    assert "1 bad rows skipped" in err and "bad.csv line 5: column 'message' is not UTF-8" in err
+    # The empty message (line 4) is a row: no words to score, so a null p_bullish and label, in its place.
+    assert "1 with no words to score" in err
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == ["1", "2", "4"] and table.column("label").to_pylist()[1] is None
     assert score(path, "--model", small_model_dir, "-o", tmp_path / "strict.parquet", "--strict") == 2
     err = capsys.readouterr().err
-    assert err.startswith("stocksent: error: ") and "bad.csv line 4: empty message" in err and "--strict" in err
+    assert err.startswith("stocksent: error: ") and "bad.csv line 5: column 'message' is not UTF-8" in err
+    assert "--strict" in err
     assert not (tmp_path / "strict.parquet").exists() and not list(tmp_path.glob(".strict*"))
+
+
+def test_an_empty_message_of_a_one_column_csv_keeps_its_row_even_with_strict(small_model_dir, tmp_path, capsys):
+    """Issue 20 item 22: `""` is a message without words (null p, no label), never a dropped row."""
+    path = tmp_path / "one.csv"
+    path.write_text('message\n$SPY up\n""\n!!!\n$SPY down\n', encoding="utf-8")
+    out = tmp_path / "one.jsonl"
+    assert score(path, "--model", small_model_dir, "-o", out, "--strict") == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["message"] for r in rows] == ["$SPY up", "", "!!!", "$SPY down"]
+    assert [r["label"] is None for r in rows] == [False, True, True, False]
+    assert "2 with no words to score" in capsys.readouterr().err
 
 
 def test_user_errors_are_one_line(small_model_dir, csv_input, tmp_path, capsys):

@@ -22,6 +22,7 @@ import torch
 from serve_helpers import running_server, serving
 from stocksent.artifacts import read_json
 from stocksent.cli import main
+from stocksent.labels import NO_WORDS
 from stocksent.sentiment import SentimentModel
 from stocksent.serving.factory import model_id
 from stocksent.serving.limits import ECHO_CHARS, MAX_BODY_BYTES, MAX_CHARS, MAX_HEADER_BYTES, MAX_MESSAGES
@@ -77,8 +78,13 @@ def test_predict_keeps_order_and_matches_the_python_api(server, reference, small
     assert body["model"] == model_id(small_model_dir)
     expected = reference.predict(MESSAGES)
     assert [p["label"] for p in body["predictions"]] == [p.label for p in expected]
-    assert np.allclose([p["p_bullish"] for p in body["predictions"]], [p.p_bullish for p in expected], atol=1e-6)
-    for p in body["predictions"]:
+    got, want = [p["p_bullish"] for p in body["predictions"]], [p.p_bullish for p in expected]
+    assert [g is None for g in got] == [w is None for w in want]
+    assert np.allclose([g for g in got if g is not None], [w for w in want if w is not None], atol=1e-6)
+    for p, message in zip(body["predictions"], MESSAGES):
+        if not message.strip():  # no words to score: no label, no probability, and why (as the Python API)
+            assert p == {"label": None, "p_bullish": None, "reason": NO_WORDS}
+            continue
         assert set(p) == {"label", "p_bullish"} and 0.0 <= p["p_bullish"] <= 1.0
         assert p["label"] == ("bullish" if p["p_bullish"] >= reference.threshold else "bearish")
 
@@ -289,10 +295,9 @@ def test_web_page_is_served_from_the_package(server):
 
 def test_concurrent_clients_each_get_their_own_answers(server, reference):
     """Requests scored in shared batches must come back to the right client, in order."""
-    from conftest import DATA_PATH
-    from stocksent.data import read_labelled
+    from conftest import DATA_PATH, labelled_of
 
-    pool = read_labelled(DATA_PATH).messages[:4000]
+    pool = labelled_of(DATA_PATH)[0][:4000]
     rng = np.random.default_rng(7)
     requests = [[pool[i] for i in rng.integers(0, len(pool), size)] for size in rng.choice([1, 1, 3, 40], 96)]
     expected = [reference.predict_proba(r) for r in requests]
@@ -385,19 +390,19 @@ def json_reply(raw: bytes, status: int, code: str) -> dict:
 
 def test_a_slow_head_gets_408_and_the_connection_closed(strict):
     seconds, raw = exchange(strict.url, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-")
-    assert 0.9 <= seconds < 5
+    assert seconds >= 0.9  # never before the timeout (no upper bound: a busy machine answers late)
     assert "1 s" in json_reply(raw, 408, "request_timeout")["message"]
 
 
 def test_an_idle_connection_is_closed(strict):
     seconds, raw = exchange(strict.url, b"")
-    assert raw == b"" and 0.9 <= seconds < 5
+    assert raw == b"" and seconds >= 0.9
 
 
 def test_a_slow_body_gets_408(strict):
     head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
     seconds, raw = exchange(strict.url, head + b'{"messages": ["a')
-    assert 1.9 <= seconds < 6
+    assert seconds >= 1.9
     json_reply(raw, 408, "request_timeout")
 
 
@@ -443,16 +448,19 @@ def test_timeouts_do_not_hurt_ordinary_requests(strict):
 def test_the_service_never_sends_nan(small_model_dir, monkeypatch):
     from stocksent.serving.factory import create_app
 
-    monkeypatch.setattr(SentimentModel, "predict_proba", lambda self, texts, *a, **k: np.full(len(texts), np.nan))
-    app = create_app(small_model_dir)
-
     async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=create_app(small_model_dir), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.post("/v1/predict", json={"messages": ["a", "b"]})
 
+    # NaN is a message without words: null fields and the reason, never a NaN in the body.
+    monkeypatch.setattr(SentimentModel, "predict_proba", lambda self, texts, *a, **k: np.full(len(texts), np.nan))
     response = asyncio.run(call())
-    assert response.status_code == 500 and b"NaN" not in response.content
+    assert response.status_code == 200 and b"NaN" not in response.content
+    assert response.json()["predictions"] == [{"label": None, "p_bullish": None, "reason": NO_WORDS}] * 2
+    monkeypatch.setattr(SentimentModel, "predict_proba", lambda self, texts, *a, **k: np.full(len(texts), np.inf))
+    response = asyncio.run(call())
+    assert response.status_code == 500 and b"Infinity" not in response.content
     assert json.loads(response.content, parse_constant=lambda name: pytest.fail(name))["error"] == "internal_error"
 
 

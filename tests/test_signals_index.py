@@ -10,8 +10,8 @@ import pytest
 
 from conftest import DATA_PATH
 from stocksent.errors import StocksentError
+from stocksent.readers import api_row
 from stocksent.signals import sentiment_index
-from stocksent.signals.inputs import flatten_api_message
 
 API = Path(__file__).parent / "fixtures" / "stocktwits_api"
 EMOTIONS = DATA_PATH.parent / "StockEmotions_2020.csv.gz"
@@ -94,7 +94,7 @@ def test_reshares_are_the_original_unless_they_add_words():
     same_text = {**copy, "id": 3, "body": " $F up "}
     quote = {**copy, "id": 4, "body": "$F no way, selling"}
     for reshare in (copy, same_text):
-        flat = flatten_api_message(reshare)
+        flat = api_row(reshare, reshares=True)
         assert (flat["id"], flat["user_id"], flat["created_at"], flat["sentiment"]) == (
             1,
             9,
@@ -102,9 +102,10 @@ def test_reshares_are_the_original_unless_they_add_words():
             "Bullish",
         )
         assert flat["reshare_of_id"] == 1
-    flat = flatten_api_message(quote)
+    flat = api_row(quote, reshares=True)
     assert (flat["id"], flat["body"], flat["reshare_of_id"]) == (4, "$F no way, selling", None)
-    assert flatten_api_message({**copy, "reshare_message": None}) == "empty message"
+    # Not a reshare: its own (empty) message, which has no words to score.
+    assert api_row({**copy, "reshare_message": None}, reshares=True)["body"] == ""
 
 
 def test_a_table_with_reshare_columns_counts_copies_once():

@@ -23,10 +23,9 @@ STOCKSENT = str(Path(sys.executable).with_name("stocksent"))
 @pytest.fixture(scope="module")
 def many_messages(tmp_path_factory) -> Path:
     """100,000 real messages, one per line: long enough to be caught mid-write."""
-    from conftest import DATA_PATH
-    from stocksent.data import read_texts
+    from conftest import DATA_PATH, texts_of
 
-    texts = [t.replace("\n", " ").replace("\r", " ") for t in read_texts(DATA_PATH)[:20_000] if t.strip()]
+    texts = [t.replace("\n", " ").replace("\r", " ") for t in texts_of(DATA_PATH)[:20_000] if t.strip()]
     path = tmp_path_factory.mktemp("in") / "messages.txt"
     path.write_text("\n".join(texts[i % len(texts)] for i in range(100_000)) + "\n", encoding="utf-8")
     return path

@@ -49,10 +49,9 @@ def frame():
     """1,500 real messages and one null, with the columns users keep: id, time, symbols."""
     import pandas as pd
 
-    from conftest import DATA_PATH
-    from stocksent.data import read_texts
+    from conftest import DATA_PATH, texts_of
 
-    texts = [m for m in read_texts(DATA_PATH)[10000:11600] if m.strip()][:1500]
+    texts = [m for m in texts_of(DATA_PATH)[10000:11600] if m.strip()][:1500]
     texts.insert(700, None)
     start = dt.datetime(2017, 3, 1, 14, 30)
     return pd.DataFrame(
@@ -68,7 +67,7 @@ def frame():
 def test_score_and_udf_equal_predict_proba_and_keep_every_column(spark, frame, small_model_dir):
     from stocksent import SentimentModel
     from stocksent.batch.spark import score, sentiment_udf
-    from stocksent.data import LABELS
+    from stocksent.labels import LABELS
 
     model = SentimentModel.load(small_model_dir, precision="float32")
     present = frame["message"].notna().to_numpy()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stocksent.text import RULES, SPECIAL_TOKENS, TextOptions, normalise, normalise_many
+from stocksent.text import RULES, SPECIAL_TOKENS, TextOptions, normalise, normalise_flat
 
 EMOJI = TextOptions(keep_emoji=True)
 
@@ -92,10 +92,11 @@ def test_max_tokens_caps_the_output() -> None:
     assert normalise(message, TextOptions(max_tokens=300))[-1] == "last"
 
 
-def test_normalise_many_is_normalise_per_message() -> None:
+def test_normalise_flat_is_normalise_per_message() -> None:
     messages = ["$SPY up 🚀", "", "@a sell"]
-    assert normalise_many(messages, EMOJI) == [normalise(m, EMOJI) for m in messages]
-    assert normalise_many([]) == []
+    expected = [normalise(m, EMOJI) for m in messages]
+    assert normalise_flat(messages, EMOJI) == ([t for tokens in expected for t in tokens], [len(t) for t in expected])
+    assert normalise_flat([]) == ([], [])
 
 
 def test_text_options_round_trip() -> None:
@@ -124,16 +125,15 @@ def test_keep_cashtags_keeps_each_ticker_as_its_own_token() -> None:
 
 
 def test_real_messages_tokens_are_clean(real_data_path) -> None:
-    from stocksent.data import read_texts
+    from conftest import texts_of
 
-    messages = read_texts(real_data_path)[:3000]
+    messages = texts_of(real_data_path)[:3000]
     for options in (TextOptions(), EMOJI):
-        for tokens in normalise_many(messages, options):
-            for token in tokens:
-                assert token in SPECIAL_TOKENS or token == token.lower(), token
-                assert token.strip() == token and token
-                if not options.keep_emoji:
-                    assert token.isascii(), token
+        for token in normalise_flat(messages, options)[0]:
+            assert token in SPECIAL_TOKENS or token == token.lower(), token
+            assert token.strip() == token and token
+            if not options.keep_emoji:
+                assert token.isascii(), token
     # The real data is full of tickers, so the placeholder appears in most messages.
     with_ticker = sum("<TICKER>" in normalise(m) for m in messages)
     assert with_ticker > len(messages) // 2

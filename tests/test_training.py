@@ -21,13 +21,13 @@ import torch
 from safetensors.torch import load_file
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from conftest import DATA_PATH
+from conftest import DATA_PATH, labelled_of, records_of
 from stocksent import StocksentError, TrainConfig, preset, train
 from stocksent.batching import pad
-from stocksent.data import DATASET_SHA256, read_labelled, read_records
+from stocksent.dataset import DATASET_SHA256
 from stocksent.evaluation.metrics import classification_metrics
 from stocksent.model import LSTMClassifier
-from stocksent.splits import prepare_splits
+from stocksent.splits import load_splits
 from stocksent.text import TextOptions, normalise
 from stocksent.training.epochs import shard_gradients
 from stocksent.vocab import Vocabulary
@@ -113,11 +113,11 @@ def read(directory: Path, name: str) -> dict:
 
 def test_batch_halves_sum_to_the_whole_batch_gradient() -> None:
     """Training computes each batch as two shards; their weighted gradients are the batch's."""
-    data = read_labelled(DATA_PATH)
-    tokens = [normalise(m) or ["<unk>"] for m in data.messages[:64]]
+    messages, labels = labelled_of(DATA_PATH)
+    tokens = [normalise(m) or ["<unk>"] for m in messages[:64]]
     vocab = Vocabulary.build(tokens)
     batch = pad(vocab.encode_many(tokens), np.arange(64))
-    y = torch.tensor(data.labels[:64], dtype=torch.float32)
+    y = torch.tensor(labels[:64], dtype=torch.float32)
     torch.manual_seed(0)
     model = LSTMClassifier(len(vocab), 16, (12, 8), keep_prob=1.0, sparse_embedding=True, ngram_buckets=64)
     params = list(model.parameters())
@@ -189,12 +189,9 @@ def test_test_metrics_are_those_of_the_best_weights(runs) -> None:
     from stocksent import SentimentModel
 
     config = read(runs["a"], "config.json")
-    splits = prepare_splits(
-        read_labelled(DATA_PATH),
-        TextOptions.from_dict(config["text"]),
-        config["data"]["split_seed"],
-        config["data"]["max_examples"],
-    )
+    splits = load_splits(
+        DATA_PATH, TextOptions.from_dict(config["text"]), config["data"]["split_seed"], config["data"]["max_examples"]
+    ).splits
     model = SentimentModel.load(runs["a"], precision="float32")  # training scores in float32
     expected = classification_metrics(splits.test.labels, model.predict_proba(splits.test.messages), model.threshold)
     assert read(runs["a"], "metrics.json")["test"] == expected
@@ -203,16 +200,13 @@ def test_test_metrics_are_those_of_the_best_weights(runs) -> None:
 def test_vocabulary_comes_from_the_training_split_only(runs) -> None:
     config = read(runs["a"], "config.json")
     saved = Vocabulary.from_dict(read(runs["a"], "vocab.json"))
-    splits = prepare_splits(
-        read_labelled(DATA_PATH),
-        TextOptions.from_dict(config["text"]),
-        config["data"]["split_seed"],
-        config["data"]["max_examples"],
-    )
+    splits = load_splits(
+        DATA_PATH, TextOptions.from_dict(config["text"]), config["data"]["split_seed"], config["data"]["max_examples"]
+    ).splits
     assert saved.words == Vocabulary.build(splits.train.tokens, config["train"]["min_count"]).words
     train_words = {w for tokens in splits.train.tokens for w in tokens}
     held_out_only = {
-        w for tokens in splits.val.tokens + splits.test.tokens for w in tokens if not w.startswith("$")
+        w for tokens in [*splits.val.tokens, *splits.test.tokens] for w in tokens if not w.startswith("$")
     } - train_words
     assert len(held_out_only) > 50
     assert not held_out_only & set(saved.words)
@@ -337,7 +331,7 @@ def test_resume_with_another_data_file_is_an_error(runs, tmp_path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(runs["a"], copy)
     other = tmp_path / "other.csv"
-    rows = read_records(DATA_PATH)[:60]
+    rows = records_of(DATA_PATH)[:60]
     other.write_text(
         "message,sentiment\n"
         + "".join(f'"{r["message"].replace(chr(34), chr(34) * 2)}",{r["sentiment"]}\n' for r in rows),
@@ -356,7 +350,7 @@ def test_too_few_messages_is_an_error(tmp_path) -> None:
 
 def test_blend_is_skipped_when_a_split_has_one_class(tmp_path) -> None:
     """A logistic regression needs both classes; a tiny, lopsided file still trains, unblended."""
-    rows = [(m, "bullish") for m in read_labelled(DATA_PATH).messages[:29]] + [("$SPY going down", "bearish")]
+    rows = [(m, "bullish") for m in labelled_of(DATA_PATH)[0][:29]] + [("$SPY going down", "bearish")]
     lopsided = tmp_path / "lopsided.csv"
     lopsided.write_text(
         "message,sentiment\n" + "".join(f'"{m.replace(chr(34), "")}",{y}\n' for m, y in rows), encoding="utf-8"
@@ -458,7 +452,7 @@ def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split
     import gzip
 
     from stocksent.cli import main
-    from stocksent.data import sha256_file
+    from stocksent.dataset import sha256_file
     from stocksent.evaluation.evaluate import evaluate
     from stocksent.sentiment import SentimentModel
 
@@ -515,12 +509,11 @@ def test_train_on_many_inputs_records_every_file_and_evaluate_rebuilds_the_split
 
 def test_init_from_copies_the_old_rows_and_starts_from_the_old_predictions(small_model_dir, emotion_rows) -> None:
     from stocksent.inference import network_logits
-    from stocksent.text import normalise_many
     from stocksent.training.init_from import initial_network, read_base
 
     base = read_base(small_model_dir)
     options = base.text_options
-    tokens = normalise_many([r["message"] for r in emotion_rows], options)
+    tokens = [normalise(r["message"], options) for r in emotion_rows]
     vocab = base.vocab.extended(Vocabulary.build(tokens, min_count=2))
     n_old = len(base.vocab)
     assert vocab.words[:n_old] == base.vocab.words and len(vocab) > n_old + 100

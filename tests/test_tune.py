@@ -11,11 +11,11 @@ import pytest
 
 import stocksent.tools.tune as tune_module
 import stocksent.training.run
-from conftest import DATA_PATH
+from conftest import DATA_PATH, labelled_of
 from stocksent.cli import main
 from stocksent.config import load_config_file, preset
-from stocksent.data import LABELS, LabelledData, read_labelled
-from stocksent.splits import prepare_splits
+from stocksent.labels import LABELS
+from stocksent.splits import load_splits
 from stocksent.text import TextOptions
 
 
@@ -41,12 +41,12 @@ def keys(obj) -> set:
 @pytest.fixture(scope="module")
 def subset_file(tmp_path_factory) -> Path:
     """The first 2,500 labelled real messages as a CSV: a small file whose own test split is held out."""
-    data = read_labelled(DATA_PATH)
+    messages, labels = labelled_of(DATA_PATH)
     path = tmp_path_factory.mktemp("tune-data") / "subset.csv"
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["message", "sentiment"])
-        writer.writerows((m, LABELS[y]) for m, y in zip(data.messages[:2500], data.labels[:2500]))
+        writer.writerows((m, LABELS[y]) for m, y in zip(messages[:2500], labels[:2500]))
     return path
 
 
@@ -57,7 +57,7 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
 
     def train_without_results(config, on_epoch=None):
         trial_data.append(config.data)
-        seen = read_labelled(config.data).messages
+        seen = labelled_of(config.data)[0]
         real_train(config, on_epoch=on_epoch)
         trial_data.append(seen)
         return None  # tune must decide from the per-epoch validation rows alone, never the test block
@@ -117,9 +117,8 @@ def test_tune_two_trials_end_to_end_writes_a_preset_train_accepts(subset_file, t
     config = json.loads((model / "config.json").read_text())
     assert config["train"]["lr"] == written["train"]["lr"] and config["train"]["lstm_sizes"] == [8]
     # The final model's test split: no trial trained or validated on any of its messages.
-    test = prepare_splits(
-        read_labelled(subset_file), TextOptions.from_dict(config["text"]), config["data"]["split_seed"]
-    ).test.messages
+    test = load_splits(subset_file, TextOptions.from_dict(config["text"]), config["data"]["split_seed"]).splits.test
+    test = list(test.messages)
     assert len(trial_data) == 4 and len(test) == 250
     for seen in trial_data[1::2]:
         # Copies of test messages go too (the real data repeats some), so at most 2,250 rows remain.
@@ -150,11 +149,15 @@ def test_suggest_gives_valid_train_configs():
 def test_text_options_that_reshuffle_the_split_are_not_searched(tmp_path):
     messages = [f"$SPY message number {i} going up" for i in range(40)]
     base = preset("default")
+
+    def labelled_file(name: str, rows: list[str]) -> list[Path]:
+        path = tmp_path / name
+        path.write_text("message,sentiment\n" + "".join(f"{m},bullish\n" for m in rows), encoding="utf-8")
+        return [path]
+
     # keep_emoji=False empties rocket-only messages: another split, so text options must stay fixed.
-    with_rockets = LabelledData(messages + ["🚀🚀🚀"] * 5, [1] * 45, 0)
-    assert tune_module.text_params(with_rockets, base) == ()
-    plain = LabelledData(messages, [1] * 40, 0)
-    assert tune_module.text_params(plain, base) == tuple(
+    assert tune_module.text_params(labelled_file("rockets.csv", messages + ["🚀🚀🚀"] * 5), base) == ()
+    assert tune_module.text_params(labelled_file("plain.csv", messages), base) == tuple(
         n for n in tune_module.TEXT_PARAMS if n in base.__dataclass_fields__
     )
 

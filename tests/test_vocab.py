@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from stocksent.data import read_labelled
-from stocksent.splits import prepare_splits
+from stocksent.splits import load_splits
 from stocksent.text import TextOptions
 from stocksent.vocab import PAD, UNK, Vocabulary
 
@@ -71,10 +70,10 @@ def test_invalid_word_lists_are_rejected(words: list[str]) -> None:
 
 
 def test_real_vocabulary_comes_from_the_training_split_only(real_data_path) -> None:
-    splits = prepare_splits(read_labelled(real_data_path), TextOptions(), seed=5, max_examples=4000)
+    splits = load_splits(real_data_path, TextOptions(), seed=5, max_examples=4000).splits
     vocab = Vocabulary.build(splits.train.tokens, min_count=1)
     train_words = {w for tokens in splits.train.tokens for w in tokens}
-    held_out_only = {w for tokens in splits.val.tokens + splits.test.tokens for w in tokens} - train_words
+    held_out_only = {w for tokens in [*splits.val.tokens, *splits.test.tokens] for w in tokens} - train_words
     assert held_out_only, "a 4,000-message sample always has words seen only outside training"
     assert set(vocab.words[2:]) == train_words
     for word in held_out_only:

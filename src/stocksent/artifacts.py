@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,17 @@ def sha256_files(directory: str | Path, names: tuple[str, ...] = MODEL_FILES) ->
     '3f2a9c0e71b4'
     """
     return {name: hashlib.sha256((Path(directory) / name).read_bytes()).hexdigest() for name in names}
+
+
+def model_id(directory: str | Path, weights_sha256: str | None = None) -> str:
+    """`NAME-SHA12`: the directory's name and the first 12 hex digits of its weights' sha256 (the digest
+    loading recorded, else read here). Two models with one id have the same weights.
+
+    >>> model_id("runs/demo", "5ec0808720fc" + "0" * 52)
+    'demo-5ec0808720fc'
+    """
+    digest = weights_sha256 or sha256_files(directory, (WEIGHTS,))[WEIGHTS]
+    return f"{Path(os.path.abspath(directory)).name}-{digest[:12]}"
 
 
 def _read_model_files(directory: Path, sha256: Mapping[str, str] | None) -> dict[str, bytes]:

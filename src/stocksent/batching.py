@@ -1,29 +1,23 @@
-"""Length-bucketed mini-batches, right-padded only to each batch's own longest message."""
+"""Length-bucketed mini-batches, right-padded only to each batch's own longest message.
+
+Every batch is made by `tokens.TokenArrays.batch`; a list of id arrays is converted once
+(`tokens.as_tokens`), so there is one way a batch is padded.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from stocksent.tokens import Batch, TokenArrays, as_tokens
+
+__all__ = ["Batch", "bucketed_order", "iterate_batches", "pad"]
 
 
-@dataclass
-class Batch:
-    ids: torch.Tensor  # (batch, longest) int64, 0 after each message's end
-    lengths: torch.Tensor  # (batch,) int64, at least 1
-    index: np.ndarray  # positions of these messages in the input sequence
-
-
-def pad(sequences: Sequence[np.ndarray], index: np.ndarray) -> Batch:
+def pad(sequences: Sequence[np.ndarray] | TokenArrays, index: np.ndarray) -> Batch:
     """Right padding: a left-to-right LSTM's state at a message's last word never sees the pads."""
-    lengths = np.fromiter((max(len(sequences[i]), 1) for i in index), dtype=np.int64, count=len(index))
-    ids = np.zeros((len(index), int(lengths.max())), dtype=np.int64)
-    for row, i in enumerate(index):
-        seq = sequences[i]
-        ids[row, : len(seq)] = seq
-    return Batch(torch.from_numpy(ids), torch.from_numpy(lengths), np.asarray(index))
+    return as_tokens(sequences).batch(index)
 
 
 def bucketed_order(
@@ -49,15 +43,9 @@ def bucketed_order(
 
 
 def iterate_batches(
-    sequences: Sequence[np.ndarray], batch_size: int, rng: np.random.Generator | None = None
+    sequences: Sequence[np.ndarray] | TokenArrays, batch_size: int, rng: np.random.Generator | None = None
 ) -> Iterator[Batch]:
-    """Padded batches in `bucketed_order`. Messages held flat (`corpus.TokenArrays`: one ids array
-    and offsets) are padded by vectorised gathers, with lengths read off the offsets; the batches
-    are the same as from a list of arrays."""
-    flat_batch = getattr(sequences, "batch", None)
-    if flat_batch is not None:
-        lengths = sequences.lengths
-    else:
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    for index in bucketed_order(lengths, batch_size, rng):
-        yield flat_batch(index) if flat_batch is not None else pad(sequences, index)
+    """Padded batches in `bucketed_order`, lengths read off the offsets, ids gathered vectorised."""
+    tokens = as_tokens(sequences)
+    for index in bucketed_order(tokens.lengths, batch_size, rng):
+        yield tokens.batch(index)

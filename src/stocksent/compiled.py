@@ -12,6 +12,7 @@ switched off with the environment variable STOCKSENT_NATIVE=0. `status()` says w
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from types import ModuleType
@@ -31,10 +32,8 @@ def native() -> ModuleType | None:
         if os.environ.get(SWITCH, "1").strip() == "0":
             _module, _reason = None, f"switched off ({SWITCH}=0)"
         else:
-            try:
-                from stocksent import _native
-
-                _module = _native
+            try:  # by name: the package's __init__ is no part of it
+                _module = importlib.import_module("stocksent._native")
             except ImportError as err:  # the reason without paths: /v1/model shows it
                 _module, _reason = None, "not built for this install" if err.name else "cannot be loaded here"
                 log.debug("compiled core unavailable: %s", err)

@@ -7,11 +7,11 @@ there and then, and only word ids are kept: one int32 array of all messages' ids
 an offsets array (`TokenArrays`), never a Python list per message or per word. For 10M messages of
 ~15 words that is ~0.7 GB instead of ~8 GB of lists of strings (benchmarks/train_scale.py).
 
-Columns are found by name (case-insensitive), so StockEmotions, StockTwits API exports and the
-tutorial's file need no mapping: the text is `message` (else `body`), the label `sentiment`
-(bullish/bearish, any case; the API's nested tag is flattened by the reader), the time
-`created_at`/`date`/`time`/`timestamp`/`datetime` (ISO 8601), the id `id`/`message_id`, the ticker
-`ticker`/`symbol`/`symbols`.
+Columns are found and read by `stocksent.columns` (the rules every command shares), so
+StockEmotions, StockTwits API exports and the tutorial's file need no mapping: the text is
+`message` (else `body`, `text`), the label `sentiment` (bullish/bearish in any case, 1/0,
+true/false; the API's nested tag is flattened by the reader), the time `created_at`/`date`/...,
+the id `id`/`message_id`, the tickers `ticker`/`symbol`/`symbols` or the cashtags in the text.
 
 Duplicates are kept once: rows with the same message id anywhere; rows without an id whose exact
 text was already read from an earlier file. Identical texts inside one file without ids are kept:
@@ -20,179 +20,33 @@ they are separate posts (1,022 messages of the tutorial's file are just "$SPY", 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from stocksent.columns import (
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    NO_TIME,
+    TICKER_COLUMNS,
+    TIME_COLUMNS,
+    cashtags,
+    find_column,
+    id_keys,
+    parse_labels,
+    parse_times,
+    resolve_text_column,
+    ticker_lists,
+)
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions, normalise_flat
+from stocksent.tokens import LazyTexts, TokenArrays
 
 log = logging.getLogger(__name__)
-
-LABEL_COLUMNS = ("sentiment",)
-TIME_COLUMNS = ("created_at", "date", "time", "timestamp", "datetime")
-ID_COLUMNS = ("id", "message_id")
-TICKER_COLUMNS = ("ticker", "symbol", "symbols")
-NO_TIME = np.iinfo(np.int64).min  # a message without a (readable) time
-_CHUNK = 1 << 20  # messages gathered at a time: bounds the int64 index arrays a gather needs
-
-
-class TokenArrays(Sequence):
-    """Messages' word ids laid end to end (`ids`, int32) with `offsets` (int64, n + 1); `rows`
-    picks and orders messages of a larger set without copying their ids (a split is one).
-
-    Indexing gives one message's ids (a view), so code written for a list of arrays still works;
-    `lengths`, `flat` and `batch` are the vectorised paths training and inference use.
-
-    >>> t = TokenArrays(np.array([5, 6, 7], np.int32), np.array([0, 2, 3]))
-    >>> t[0].tolist(), t.lengths.tolist(), t.subset([1, 0]).flat()[0].tolist()
-    ([5, 6], [2, 1], [7, 5, 6])
-    """
-
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray | None = None):
-        self.ids, self.offsets = ids, np.asarray(offsets, dtype=np.int64)
-        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
-
-    @classmethod
-    def from_sequences(cls, sequences: Sequence[np.ndarray]) -> TokenArrays:
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        ids = np.concatenate([np.asarray(s, np.int32) for s in sequences]) if len(sequences) else np.empty(0, np.int32)
-        return cls(ids, np.concatenate([[0], np.cumsum(lengths)]))
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1 if self.rows is None else len(self.rows)
-
-    def _row(self, i: int) -> int:
-        return int(i) if self.rows is None else int(self.rows[i])
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return self.subset(np.arange(len(self))[i])
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        row = self._row(i)
-        return self.ids[self.offsets[row] : self.offsets[row + 1]]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(len(self)):
-            yield self[i]
-
-    @property
-    def starts(self) -> np.ndarray:
-        starts = self.offsets[:-1]
-        return starts if self.rows is None else starts[self.rows]
-
-    @property
-    def lengths(self) -> np.ndarray:
-        lengths = np.diff(self.offsets)
-        return lengths if self.rows is None else lengths[self.rows]
-
-    def subset(self, index) -> TokenArrays:
-        """These messages at positions `index` (no ids copied)."""
-        index = np.asarray(index, dtype=np.int64)
-        return TokenArrays(self.ids, self.offsets, index if self.rows is None else self.rows[index])
-
-    def flat(self, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
-        """(ids end to end, lengths) in this order: the inference engines' input (int64)."""
-        starts, lengths = self.starts, self.lengths
-        out = np.empty(int(lengths.sum()), dtype=dtype)
-        done = 0
-        for lo in range(0, len(lengths), _CHUNK):
-            s, n = starts[lo : lo + _CHUNK], lengths[lo : lo + _CHUNK]
-            total = int(n.sum())
-            within = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
-            out[done : done + total] = self.ids[np.repeat(s, n) + within]
-            done += total
-        return out, lengths
-
-    def batch(self, index: np.ndarray):
-        """The messages at `index` right-padded: the same `batching.Batch` as `batching.pad`."""
-        import torch
-
-        from stocksent.batching import Batch
-
-        index = np.asarray(index)
-        starts, lengths = self.starts[index], self.lengths[index]
-        width = max(int(lengths.max()), 1) if len(index) else 1
-        steps = np.arange(width)
-        inside = steps[None, :] < lengths[:, None]
-        ids = np.zeros((len(index), width), dtype=np.int64)
-        ids[inside] = self.ids[(starts[:, None] + steps[None, :])[inside]]
-        return Batch(torch.from_numpy(ids), torch.from_numpy(np.maximum(lengths, 1)), index)
-
-    def mapped(self, mapping: np.ndarray) -> TokenArrays:
-        """Every id replaced by `mapping[id]` (int32), in place and chunk by chunk, bounding memory."""
-        mapping = mapping.astype(np.int32, copy=False)
-        for lo in range(0, len(self.ids), _CHUNK * 16):
-            np.take(mapping, self.ids[lo : lo + _CHUNK * 16], out=self.ids[lo : lo + _CHUNK * 16])
-        return self
-
-    @property
-    def nbytes(self) -> int:
-        return self.ids.nbytes + self.offsets.nbytes + (0 if self.rows is None else self.rows.nbytes)
-
-
-class LazyTexts(Sequence):
-    """Messages held as Arrow strings (~1 byte per character, not a Python object each), by position."""
-
-    def __init__(self, chunks: list, rows: np.ndarray | None = None):
-        import pyarrow as pa
-
-        self.column = pa.chunked_array(chunks, type=pa.string()) if chunks else pa.chunked_array([], pa.string())
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.column) if self.rows is None else len(self.rows)
-
-    def subset(self, index) -> LazyTexts:
-        index = np.asarray(index, dtype=np.int64)
-        out = LazyTexts([])
-        out.column, out.rows = self.column, index if self.rows is None else self.rows[index]
-        return out
-
-    def tolist(self) -> list[str]:
-        column = self.column if self.rows is None else self.column.take(self.rows)
-        return column.to_pylist()
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return self.subset(np.arange(len(self))[i]).tolist()
-        return self.column[int(i if self.rows is None else self.rows[i])].as_py()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.tolist())
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other)
-
-
-class LazyTokens(Sequence):
-    """Each message's tokens as strings, decoded on demand from word ids (the baseline's input)."""
-
-    def __init__(self, words: Sequence[str], tokens: TokenArrays):
-        self.words, self.tokens = words, tokens
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return [self[j] for j in range(len(self))[i]]
-        return [self.words[w] for w in self.tokens[i].tolist()]
-
-    def __iter__(self) -> Iterator[list[str]]:
-        for i in range(len(self)):
-            yield self[i]
-
-    def __eq__(self, other) -> bool:
-        return list(self) == list(other)
 
 
 @dataclass
@@ -219,6 +73,31 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def select(self, max_examples: int | None = None, drop_empty: bool = True) -> Corpus:
+        """The first `max_examples` messages (all if None), less those without tokens if `drop_empty`:
+        what a run with these options trains on, taken from one reading of the files.
+
+        >>> read_corpus("a.csv", TextOptions(), drop_empty=False).select(1000).dropped_empty  # doctest: +SKIP
+        3
+        """
+        index = np.arange(len(self))[:max_examples]
+        nonempty = self.tokens.lengths[index] > 0 if drop_empty else np.ones(len(index), dtype=bool)
+        index = index[nonempty]
+        return Corpus(
+            files=self.files,
+            words=self.words,
+            tokens=self.tokens.subset(index),
+            labels=self.labels[index],
+            times=None if self.times is None else self.times[index],
+            texts=None if self.texts is None else self.texts.subset(index),
+            tickers=None if self.tickers is None else [self.tickers[i] for i in index.tolist()],
+            skipped=self.skipped,
+            duplicates=self.duplicates,
+            bad_rows=self.bad_rows,
+            dropped_empty=self.dropped_empty + int((~nonempty).sum()),
+            counts=self.counts,
+        )
+
 
 def expand_data(data: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     """Files named by paths, directories and globs, absolute, each once, in the order given."""
@@ -228,67 +107,8 @@ def expand_data(data: str | os.PathLike | Sequence[str | os.PathLike]) -> list[P
     return list(dict.fromkeys(files))
 
 
-def _column(names: Sequence[str], candidates: Sequence[str]) -> str | None:
-    lowered = {name.strip().lower(): name for name in reversed(names)}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    return None
-
-
-def _labels(values: list) -> np.ndarray:
-    """int8 class ids (-1: no label); also a JSON object text {"basic": "Bullish"} as some exports hold."""
-    from stocksent.data import parse_label
-
-    out = np.full(len(values), -1, dtype=np.int8)
-    for i, value in enumerate(values):
-        label = parse_label(value)
-        if label is None and isinstance(value, str) and value.lstrip().startswith("{"):
-            try:
-                nested = json.loads(value)
-            except json.JSONDecodeError:
-                nested = None
-            if isinstance(nested, dict):
-                label = parse_label(nested.get("basic"))
-        if label is not None:
-            out[i] = label
-    return out
-
-
-def _entities_labels(values: list) -> np.ndarray:
-    """Labels from a JSON `entities` column ({"sentiment": {"basic": ...}}) of plain JSON rows."""
-    out = []
-    for value in values:
-        try:
-            nested = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
-            nested = None
-        sentiment = nested.get("sentiment") if isinstance(nested, dict) else None
-        out.append(sentiment.get("basic") if isinstance(sentiment, dict) else None)
-    return _labels(out)
-
-
-def _times(column) -> np.ndarray:
-    """int64 ns UTC per value (ISO 8601 text or an Arrow timestamp); NO_TIME where unreadable."""
-    import pandas as pd
-    import pyarrow as pa
-
-    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        values = pd.to_datetime(column.to_pandas(), utc=True, errors="coerce")
-    else:
-        text = column.cast(pa.string()).to_pandas()
-        values = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    # In nanoseconds whatever unit pandas parsed to (2.x keeps seconds or microseconds); NaT is NO_TIME.
-    return values.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
-
-
 def _tickers(column) -> list[str]:
-    import pyarrow as pa
-
-    if pa.types.is_list(column.type):
-        return [" ".join(str(s).upper() for s in v) if v else "" for v in column.to_pylist()]
-    values = column.cast(pa.string()).to_pylist()
-    return [" ".join(p.strip().lstrip("$").upper() for p in (v or "").replace(",", " ").split()) for v in values]
+    return [" ".join(row) for row in ticker_lists(column)]
 
 
 def _hashes(values: list) -> np.ndarray:
@@ -309,22 +129,20 @@ def read_corpus(
 ) -> Corpus:
     """Read, label, deduplicate and tokenise every message of `data` (see the module docstring).
 
-    `drop_empty=False` keeps messages normalisation leaves without tokens (scoring still scores
-    them); training drops them, as `splits.prepare_splits` always has.
+    `max_examples` and `drop_empty` are `Corpus.select`'s: `drop_empty=False` keeps messages that
+    normalisation leaves without tokens (to select from later); training drops them.
 
     >>> corpus = read_corpus(["2020.csv.gz", "api/"], TextOptions())  # doctest: +SKIP
     >>> len(corpus), corpus.tokens.nbytes  # doctest: +SKIP
     (1000000, 63000000)
     """
-    from stocksent.data import sha256_file
-
     paths = files if files is not None else expand_data(data)
     word_ids: dict[str, int] = {}
     ids_chunks: list[np.ndarray] = []
     length_chunks: list[np.ndarray] = []
     label_chunks: list[np.ndarray] = []
     time_chunks: list[np.ndarray] = []
-    id_hashes: list[np.ndarray] = []  # 0: no id
+    id_hashes: list[tuple[np.ndarray, np.ndarray]] = []  # (key, has a key) per batch
     text_hashes: list[np.ndarray] = []
     file_of: list[np.ndarray] = []
     texts: list = []
@@ -333,7 +151,7 @@ def read_corpus(
     skipped = bad_rows = 0
     any_times = False
     for number, path in enumerate(paths):
-        rows, labelled, bad, has_times = _read_file(
+        rows, labelled, bad, has_times, digest = _read_file(
             path,
             number,
             options,
@@ -346,7 +164,7 @@ def read_corpus(
         any_times |= has_times
         skipped += rows - labelled
         bad_rows += bad
-        records.append({"path": str(path), "sha256": sha256_file(path), "rows": rows + bad, "labelled": labelled})
+        records.append({"path": str(path), "sha256": digest, "rows": rows + bad, "labelled": labelled})
     lengths = np.concatenate(length_chunks) if length_chunks else np.empty(0, np.int64)
     tokens = TokenArrays(
         np.concatenate(ids_chunks) if ids_chunks else np.empty(0, np.int32),
@@ -356,17 +174,13 @@ def read_corpus(
     labels = np.concatenate(label_chunks) if label_chunks else np.empty(0, np.int8)
     times = np.concatenate(time_chunks) if any_times else None
     keep = _first_copies(
-        np.concatenate(id_hashes) if id_hashes else np.empty(0, np.uint64),
+        np.concatenate([keys for keys, _ in id_hashes]) if id_hashes else np.empty(0, np.uint64),
+        np.concatenate([has for _, has in id_hashes]) if id_hashes else np.empty(0, bool),
         np.concatenate(text_hashes) if text_hashes and len(paths) > 1 else None,
         np.concatenate(file_of) if file_of else np.empty(0, np.int32),
     )
     duplicates = int(len(keep) - keep.sum())
     index = np.flatnonzero(keep)
-    if max_examples is not None:
-        index = index[:max_examples]
-    nonempty = lengths[index] > 0 if drop_empty else np.ones(len(index), dtype=bool)
-    dropped_empty = int((~nonempty).sum())
-    index = index[nonempty]
     if duplicates:
         log.info(f"dropped {duplicates} duplicate messages (same id, or same text in an earlier file)")
     return Corpus(
@@ -380,15 +194,15 @@ def read_corpus(
         skipped=skipped,
         duplicates=duplicates,
         bad_rows=bad_rows,
-        dropped_empty=dropped_empty,
-    )
+    ).select(max_examples, drop_empty)
 
 
-def _first_copies(id_hash: np.ndarray, text_hash: np.ndarray | None, file_of: np.ndarray) -> np.ndarray:
+def _first_copies(
+    id_hash: np.ndarray, has_id: np.ndarray, text_hash: np.ndarray | None, file_of: np.ndarray
+) -> np.ndarray:
     """True for each row to keep: the first of each id; a row without an id unless its text came
     first from an earlier file."""
     keep = np.ones(len(id_hash), dtype=bool)
-    has_id = id_hash != 0
     if has_id.any():
         rows = np.flatnonzero(has_id)
         _, first = np.unique(id_hash[rows], return_index=True)
@@ -401,69 +215,54 @@ def _first_copies(id_hash: np.ndarray, text_hash: np.ndarray | None, file_of: np
     return keep
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Which column of a file holds what (`columns.find_column`); a file without labels is refused."""
+
+    text: str
+    label: str
+    time: str | None
+    id: str | None
+    ticker: str | None
+
+    @classmethod
+    def of(cls, names: list[str], path: Path) -> _Columns:
+        label = find_column(names, LABEL_COLUMNS)
+        if label is None:
+            raise StocksentError(
+                f"{path} has no 'sentiment' column (columns: {', '.join(names)}), so no rows labelled bullish "
+                "or bearish; training needs each message's tag in a 'sentiment' column (or StockTwits' "
+                "entities.sentiment)"
+            )
+        found = (find_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS))
+        return cls(resolve_text_column(names, None, str(path)), label, *found)
+
+
 def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, keep_text: bool, keep_tickers: bool):
-    """Stream one file into the sinks; (rows, labelled rows, bad rows, whether it has times)."""
-    import pyarrow.compute as pc
+    """Stream one file into the sinks; (rows, labelled rows, bad rows, whether it has times, its sha256),
+    the file read once: parsed and hashed on the same pass."""
+    import pyarrow as pa
 
-    from stocksent.readers import resolve_text_column
+    from stocksent.readers import read_chunks
 
-    ids_chunks, length_chunks, label_chunks, time_chunks, id_hashes, text_hashes, file_of, texts, tickers = sinks
-    bad = []
+    bad: list = []
+    digest: dict[str, str] = {}
     rows = labelled = 0
-    has_times = False
-    label_name = time_name = id_name = ticker_name = text_name = None
-    for batch in _batches(path, bad):
-        names = batch.schema.names
-        if text_name is None:
-            text_name = resolve_text_column(names, None, str(path))
-            label_name = _column(names, LABEL_COLUMNS)
-            time_name, id_name, ticker_name = (_column(names, c) for c in (TIME_COLUMNS, ID_COLUMNS, TICKER_COLUMNS))
-            if label_name is None and "entities" not in names:
-                raise StocksentError(
-                    f"{path} has no 'sentiment' column (columns: {', '.join(names)}); training needs each "
-                    "message's bullish/bearish tag in a 'sentiment' column (or StockTwits' entities.sentiment)"
-                )
+    columns = None
+    for chunk in read_chunks([path], on_bad_row=bad.append, sha256=digest):
+        batch = chunk.batch
+        columns = columns or _Columns.of(batch.schema.names, path)
         rows += batch.num_rows
-        labels = _labels(batch.column(label_name).to_pylist()) if label_name else np.full(batch.num_rows, -1, np.int8)
-        if "entities" in names:
-            nested = _entities_labels(batch.column("entities").to_pylist())
-            labels = np.where(labels >= 0, labels, nested)
+        labels = parse_labels(batch.column(columns.label), str(path), chunk.lines, chunk.unit)
         good = labels >= 0
-        if not good.any():
-            continue
-        if not good.all():
-            import pyarrow as pa
-
-            batch = batch.filter(pa.array(good))
-            labels = labels[good]
-        labelled += batch.num_rows
-        message = batch.column(text_name)
-        values = message.to_pylist()
-        flat, lengths = normalise_flat(values, options)
-        ids_chunks.append(_word_ids(flat, word_ids))
-        length_chunks.append(np.asarray(lengths, dtype=np.int64))
-        label_chunks.append(labels)
-        if time_name is not None:
-            has_times = True
-            time_chunks.append(_times(batch.column(time_name)))
-        else:
-            time_chunks.append(np.full(batch.num_rows, NO_TIME, dtype=np.int64))
-        if id_name is not None:
-            id_values = pc.cast(batch.column(id_name), "string").to_pylist()
-            hashed = _hashes(["" if v is None else v for v in id_values])
-            hashed[np.array([v is None or v == "" for v in id_values], dtype=bool)] = 0
-            id_hashes.append(hashed)
-        else:
-            id_hashes.append(np.zeros(batch.num_rows, dtype=np.uint64))
-        if many:
-            text_hashes.append(_hashes(values))
-        file_of.append(np.full(batch.num_rows, number, dtype=np.int32))
-        if keep_text:
-            texts.append(message)
-        if keep_tickers:
-            tickers.extend(_tickers(batch.column(ticker_name)) if ticker_name else _cashtags(values))
-    if rows == 0 and not bad:
-        raise StocksentError(f"{path} contains no messages; give a file with one or more labelled messages")
+        if good.any():
+            if not good.all():
+                batch, labels = batch.filter(pa.array(good)), labels[good]
+            labelled += batch.num_rows
+            _add(batch, labels, columns, number, options, word_ids, sinks, many, keep_text, keep_tickers)
+    if rows == 0:
+        unread = f" ({len(bad)} bad rows, the first: {bad[0]})" if bad else ""
+        raise StocksentError(f"{path} contains no messages{unread}; give a file with one or more labelled messages")
     if labelled == 0:
         raise StocksentError(
             f"{path} has no rows labelled bullish or bearish ({rows} rows read); "
@@ -471,7 +270,30 @@ def _read_file(path: Path, number: int, options, word_ids, sinks, many: bool, ke
         )
     if bad:
         log.info(f"{path}: {len(bad)} rows left out, the first: {bad[0]}")
-    return rows, labelled, len(bad), has_times
+    return rows, labelled, len(bad), columns.time is not None, digest[str(path)]
+
+
+def _add(batch, labels, columns: _Columns, number, options, word_ids, sinks, many, keep_text, keep_tickers) -> None:
+    """One batch of labelled rows into the sinks: word ids, lengths, labels, times, ids, text hashes."""
+    ids_chunks, length_chunks, label_chunks, time_chunks, id_hashes, text_hashes, file_of, texts, tickers = sinks
+    n = batch.num_rows
+    message = batch.column(columns.text)
+    values = message.to_pylist()
+    flat, lengths = normalise_flat(values, options)
+    ids_chunks.append(_word_ids(flat, word_ids))
+    length_chunks.append(np.asarray(lengths, dtype=np.int64))
+    label_chunks.append(labels)
+    times = parse_times(batch.column(columns.time)).ns if columns.time else np.full(n, NO_TIME, np.int64)
+    time_chunks.append(times)
+    no_id = (np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=bool))
+    id_hashes.append(id_keys(batch.column(columns.id)) if columns.id else no_id)
+    if many:
+        text_hashes.append(_hashes(values))
+    file_of.append(np.full(n, number, dtype=np.int32))
+    if keep_text:
+        texts.append(message)
+    if keep_tickers:
+        tickers.extend(_tickers(batch.column(columns.ticker)) if columns.ticker else map(" ".join, cashtags(values)))
 
 
 def _word_ids(flat: list[str], word_ids: dict[str, int]) -> np.ndarray:
@@ -484,31 +306,3 @@ def _word_ids(flat: list[str], word_ids: dict[str, int]) -> np.ndarray:
     codes, uniques = pd.factorize(np.asarray(flat, dtype=object))
     ids = np.fromiter((word_ids.setdefault(w, len(word_ids)) for w in uniques), dtype=np.int32, count=len(uniques))
     return ids[codes]
-
-
-def _batches(path: Path, bad: list) -> Iterator:
-    """The file's batches: the streaming readers', or for plain text (.txt: a message per line,
-    no labels) the one batch `stocksent.data` reads, so such a file gets the "no labels" error."""
-    import pyarrow as pa
-
-    from stocksent.readers import iter_batches
-
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    if suffixes and suffixes[-1] == ".txt":
-        from stocksent.data import read_records
-
-        records = read_records(path)
-        yield pa.RecordBatch.from_pydict(
-            {"message": [r["message"] for r in records], "sentiment": [r["sentiment"] for r in records]},
-            schema=pa.schema([("message", pa.string()), ("sentiment", pa.string())]),
-        )
-        return
-    yield from iter_batches(path, on_bad_row=bad.append)
-
-
-def _cashtags(values: Iterable[str]) -> list[str]:
-    """Tickers named in the text ($SPY), for files without a ticker column."""
-    import re
-
-    pattern = re.compile(r"\$([A-Za-z][A-Za-z0-9]{0,5})\b")
-    return [" ".join(dict.fromkeys(t.upper() for t in pattern.findall(v))) for v in values]

@@ -5,7 +5,8 @@
 
 The normalisation options, the vocabulary and the threshold are the ones saved with the weights,
 so a loaded model treats text exactly as training did. The engine (inference/) is the only part
-that differs between backends; encoding, the sigmoid and the threshold happen here, once.
+that differs between backends; encoding, the sigmoid and the threshold happen here, once. A
+message that normalises to no tokens has no evidence: P(bullish) NaN, no label (`stocksent.labels`).
 
 >>> model = SentimentModel.load("runs/demo")              # doctest: +SKIP
 >>> model.predict_proba("$SPY breaking out, loading calls") # doctest: +SKIP
@@ -34,24 +35,32 @@ from stocksent.artifacts import (
     WEIGHTS,
     check_model_config,
     load_model_files,
+    model_id,
     save_model_dir,
 )
-from stocksent.data import LABELS
 from stocksent.encoding import TextEncoder
 from stocksent.errors import StocksentError
 from stocksent.inference import DEFAULT_BATCH, Engine, describe, engine_for, sigmoid
 from stocksent.inference.workers import map_chunks
+from stocksent.labels import prediction_fields
 from stocksent.text import TextOptions
 from stocksent.vocab import Vocabulary
 
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str  # data.LABELS: "bearish" or "bullish"
-    p_bullish: float
+    """One message's label and P(bullish); both None, with the `reason`, where it has no words to score."""
+
+    label: str | None  # labels.LABELS: "bearish" or "bullish"
+    p_bullish: float | None
+    reason: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """{"label", "p_bullish"}, and "reason" where there is no label (as `labels.prediction_fields`)."""
+        fields = asdict(self)
+        if fields["reason"] is None:
+            del fields["reason"]
+        return fields
 
 
 class SentimentModel:
@@ -148,6 +157,13 @@ class SentimentModel:
         return {**info, "reference_because": reason} if reason else info
 
     @property
+    def model_id(self) -> str | None:
+        """`NAME-SHA12` of a loaded model (`artifacts.model_id`): the id serve, index, score and report show."""
+        if self.directory is None or WEIGHTS not in self.sha256:
+            return None
+        return model_id(self.directory, self.sha256[WEIGHTS])
+
+    @property
     def precision(self) -> str:
         """The engine's arithmetic: float32 or bfloat16 (precision "auto": bfloat16 for large calls)."""
         return self.engine.precision
@@ -166,7 +182,8 @@ class SentimentModel:
     # ------------------------------------------------------------------ scoring
 
     def logits(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
-        """The engine's logit per message (float32, input order), before the sigmoid.
+        """The engine's logit per message (float32, input order), before the sigmoid; NaN for a
+        message with no tokens (no evidence).
 
         Where the engine allows it (the compiled and the fast CPU engines), chunks of a large call
         are encoded and scored side by side on torch's intra-op thread count of worker threads
@@ -182,7 +199,9 @@ class SentimentModel:
 
         def score(chunk: Sequence[str]) -> np.ndarray:
             ids, lengths = self.encode_flat(chunk)
-            return self.engine.logits(ids, lengths, batch_size)
+            logits = self.engine.logits(ids, lengths, batch_size)
+            logits[lengths == 0] = np.nan  # nothing to read: no evidence either way
+            return logits
 
         threads = torch.get_num_threads() if self.engine.parallel else 1
         return map_chunks(score, texts, batch_size, threads, small_inline=self.engine.name == "native")
@@ -194,12 +213,33 @@ class SentimentModel:
 
     def predict_proba(self, texts, batch_size: int = DEFAULT_BATCH):
         """P(bullish): one string in, a float out; a list in, a float32 array in input order out.
+        NaN for a message that normalises to no tokens (`""`, `"!!!"`): it has no evidence.
 
         >>> model.predict_proba(["$SPY puts", "calls!"])  # doctest: +SKIP
         array([0.08, 0.91], dtype=float32)
         """
         p = sigmoid(self._logits(as_list(texts), batch_size))
         return float(p[0]) if isinstance(texts, str) else p
+
+    def predict_proba_encoded(self, tokens, words: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+        """P(bullish) of messages already normalised (with this model's text options) and held as ids
+        into `words` (`tokens.TokenArrays`, as `corpus.read_corpus` reads them): the same numbers as
+        `predict_proba` on their texts, without normalising them again (`evaluate`).
+        """
+        import torch
+
+        mapping = self.vocab.mapping(words)
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            ids, lengths = tokens.subset(rows).flat()
+            logits = self.engine.logits(mapping[ids].astype(np.int64), lengths, batch_size)
+            logits[lengths == 0] = np.nan  # nothing to read: no evidence either way
+            return logits
+
+        if not len(tokens):
+            return np.empty(0, dtype=np.float32)
+        threads = torch.get_num_threads() if self.engine.parallel else 1
+        return sigmoid(map_chunks(score, np.arange(len(tokens)), batch_size, threads))
 
     @overload
     def predict(self, texts: str, batch_size: int = ...) -> Prediction: ...
@@ -212,9 +252,9 @@ class SentimentModel:
         return predictions[0] if isinstance(texts, str) else predictions
 
     def to_predictions(self, p_bullish: np.ndarray) -> list[Prediction]:
-        """The threshold step: label = bullish where P(bullish) >= the model's threshold."""
-        p = np.asarray(p_bullish, dtype=np.float32)
-        return [Prediction(LABELS[bull], value) for bull, value in zip((p >= self.threshold).tolist(), p.tolist())]
+        """The threshold step (`labels.prediction_fields`): bullish where P(bullish) >= the threshold."""
+        p = np.asarray(p_bullish, dtype=np.float32).tolist()
+        return [Prediction(**prediction_fields(value, self.threshold)) for value in p]
 
     def evaluate(self, data: str | Path | None = None, split: str | None = None) -> dict:
         """Metrics on labelled data: the recorded test split of the training file, or every row of another.

@@ -1,9 +1,15 @@
-"""From labelled messages to the three splits that training, evaluation and the baseline share.
+"""The one split path: labelled messages to the three splits every command that trains or compares uses.
 
-Two ways to split: `random` (the default: a seeded 80/10/10 permutation, the tutorial's) and
-`time` (the oldest 80% train, the next 10% validate, the newest 10% test: the honest estimate for
-a model deployed on messages that come after its training data). A run records which, with the
-data files' names and sha256, so `recorded_splits` rebuilds the very same splits later.
+train, evaluate, tune, bench, baseline and report all split here, the same way: the files read once
+(`corpus.read_corpus`: duplicates dropped by id, then by text from an earlier file), the first
+`max_examples` kept, messages without tokens dropped, then one of two rules:
+- `random` (the default): a seeded 80/10/10 permutation (`split_indices`, the tutorial's);
+- `time`: the oldest 80% train, the next 10% validate, the newest 10% test, the honest estimate
+  for a model deployed on messages that come after its training data.
+A run records which, with the data files' names and sha256, so `recorded_splits` rebuilds the very
+same splits later. `split_positions` is the rule on one group of messages; splitting each group
+(a file, or the values of a column such as `source`) by the same seeded rule is that function
+called per group, the positions joined.
 """
 
 from __future__ import annotations
@@ -17,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stocksent.corpus import NO_TIME, Corpus, LazyTokens, TokenArrays, expand_data, read_corpus
-from stocksent.data import LabelledData, split_indices
+from stocksent.corpus import NO_TIME, Corpus, expand_data, read_corpus
 from stocksent.errors import StocksentError
-from stocksent.text import TextOptions, normalise
+from stocksent.text import TextOptions
+from stocksent.tokens import LazyTokens, TokenArrays
 
 SPLITS = ("random", "time")
 
@@ -30,7 +36,7 @@ class Split:
     messages: Sequence[str] | None  # raw text, for reports and the baseline (None: not kept, as in training)
     tokens: Sequence[list[str]]  # a list per message (decoded on demand where `encoded` holds the ids)
     labels: np.ndarray  # float32, 1.0 bullish
-    encoded: TokenArrays | None = None  # the messages' ids into the corpus' `words` (see corpus.py)
+    encoded: TokenArrays | None = None  # the messages' ids into the corpus' `words` (tokens.py)
     times: np.ndarray | None = None  # int64 ns UTC (corpus.NO_TIME: unknown), where the data have times
     tickers: list[str] | None = None  # where asked for (evaluate --by ticker)
 
@@ -44,36 +50,29 @@ class Splits:
     val: Split
     test: Split
     dropped_empty: int
+    words: list[str] | None = None  # what the splits' `encoded` ids index (the corpus' words)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
-def make_split(messages: list[str], tokens: list[list[str]], labels: list[int], index) -> Split:
-    return Split(
-        [messages[i] for i in index],
-        [tokens[i] for i in index],
-        np.asarray([labels[i] for i in index], dtype=np.float32),
-    )
+def split_indices(
+    n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)
+) -> tuple[list[int], list[int], list[int]]:
+    """Train/validation/test indices from one seeded permutation, so a seed always gives the same split.
 
-
-def prepare_splits(data: LabelledData, options: TextOptions, seed: int, max_examples: int | None = None) -> Splits:
-    """Normalise, drop messages left empty, then the seeded 80/10/10 split of what remains."""
-    messages, labels = data.messages, data.labels
-    if max_examples is not None:
-        messages, labels = messages[:max_examples], labels[:max_examples]
-    all_tokens = [normalise(m, options) for m in messages]
-    keep = [i for i, t in enumerate(all_tokens) if t]
-    messages = [messages[i] for i in keep]
-    tokens = [all_tokens[i] for i in keep]
-    labels = [labels[i] for i in keep]
-    train_idx, val_idx, test_idx = split_indices(len(keep), seed)
-    return Splits(
-        train=make_split(messages, tokens, labels, train_idx),
-        val=make_split(messages, tokens, labels, val_idx),
-        test=make_split(messages, tokens, labels, test_idx),
-        dropped_empty=len(all_tokens) - len(keep),
-    )
+    Sizes are int(n * fractions[0]) and int(n * fractions[1]); test takes the rest.
+    """
+    if n < 0:
+        raise StocksentError(f"cannot split {n} rows; the number of rows must be >= 0")
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise StocksentError(
+            f"split fractions {tuple(fractions)} are invalid; give three non-negative numbers summing to 1"
+        )
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_train = int(n * fractions[0])
+    n_val = int(n * fractions[1])
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
 
 
 def split_sha256(messages: Sequence[str], labels: Sequence[float]) -> str:
@@ -132,7 +131,7 @@ def corpus_splits(corpus: Corpus, split: str, seed: int) -> Splits:
             tickers=None if corpus.tickers is None else [corpus.tickers[i] for i in index.tolist()],
         )
 
-    return Splits(*(part(index) for index in parts), dropped_empty=corpus.dropped_empty)
+    return Splits(*(part(index) for index in parts), dropped_empty=corpus.dropped_empty, words=corpus.words)
 
 
 def files_sha256(files: Sequence[dict]) -> str:
@@ -154,7 +153,11 @@ class LoadedSplits:
     split: str = "random"
     duplicates: int = 0
     bad_rows: int = 0
-    words: list[str] | None = None  # what the splits' `encoded` ids index
+
+    @property
+    def words(self) -> list[str] | None:
+        """What the splits' `encoded` ids index."""
+        return self.splits.words
 
     @property
     def paths(self) -> list[Path]:
@@ -186,21 +189,28 @@ def load_splits(
     keep_text: bool = True,
     keep_tickers: bool = False,
     files: list[Path] | None = None,
+    corpus: Corpus | None = None,
 ) -> LoadedSplits:
-    """Find the labelled files (None: $STOCKSENT_DATA, the cache or the download), hash, read, split them.
+    """Find the labelled files (None: $STOCKSENT_DATA, the cache or the download), read (and hash) them
+    once, split them.
 
     `data`: a path, a directory, a glob, or a list of those (corpus.py: formats, duplicates).
-    `keep_text=False` keeps only word ids (training); `files` skips the search (already expanded).
+    `keep_text=False` keeps only word ids (training); `files` skips the search (already expanded);
+    `corpus`: those files already read, whole (`read_corpus(..., drop_empty=False)`), so they are not
+    read again.
 
     >>> loaded = load_splits(None, TextOptions(), seed=1)  # doctest: +SKIP
     >>> loaded.splits.sizes()  # doctest: +SKIP
     {'train': 77572, 'val': 9696, 'test': 9698}
     """
-    from stocksent.data import locate_dataset
+    from stocksent.dataset import locate_dataset
 
     if files is None:
         files = [locate_dataset(None).resolve()] if data is None else expand_data(data)
-    corpus = read_corpus(files, options, max_examples, keep_text=keep_text, keep_tickers=keep_tickers, files=files)
+    if corpus is None:
+        corpus = read_corpus(files, options, max_examples, keep_text=keep_text, keep_tickers=keep_tickers, files=files)
+    else:
+        corpus = corpus.select(max_examples)
     splits = corpus_splits(corpus, split, seed)
     where = str(files[0]) if len(files) == 1 else f"the {len(files)} input files"
     if min(splits.sizes().values()) == 0:
@@ -215,21 +225,24 @@ def load_splits(
         split=split,
         duplicates=corpus.duplicates,
         bad_rows=corpus.bad_rows,
-        words=corpus.words,
     )
 
 
-def recorded_files(recorded: dict, data_path=None) -> list[Path]:
+def recorded_entries(recorded: dict) -> list[dict]:
+    """config.json's "data" record as its list of files ({"path", "sha256", ...}), in training's order."""
+    return list(recorded.get("files") or [])
+
+
+def recorded_files(recorded: dict, data_path=None, sha256: dict[str, str] | None = None) -> list[Path]:
     """The files a model was trained on, in the recorded order, each checked by its sha256.
 
     `data_path` (a path, directory, glob or list) points at them where they moved since training;
-    files are matched by content, so renamed copies are found too.
+    files are matched by content, so renamed copies are found too. `sha256` ({path: digest}) are
+    digests already taken (by the read that will be used), so no file is hashed twice.
     """
-    from stocksent.data import sha256_file
+    from stocksent.dataset import sha256_file
 
-    files = recorded.get("files") or (
-        [{"path": recorded["path"], "sha256": recorded.get("sha256")}] if recorded.get("path") else []
-    )
+    files = recorded_entries(recorded)
     if not files and not data_path:
         raise StocksentError("no data file recorded with this model; pass --data PATH")
     if data_path:
@@ -243,7 +256,7 @@ def recorded_files(recorded: dict, data_path=None) -> list[Path]:
                 )
     by_sha = {}
     for path in given:
-        by_sha.setdefault(sha256_file(path), path)
+        by_sha.setdefault((sha256 or {}).get(str(path)) or sha256_file(path), path)
     found = []
     for f in files:
         if f.get("sha256") not in by_sha:
@@ -259,18 +272,20 @@ def recorded_files(recorded: dict, data_path=None) -> list[Path]:
     return found
 
 
-def recorded_test_split(recorded: dict, options: TextOptions, data_path=None) -> Split:
-    """The test split a model was measured on (see `recorded_splits`)."""
-    return recorded_splits(recorded, options, data_path).test
-
-
-def recorded_splits(recorded: dict, options: TextOptions, data_path=None, keep_tickers: bool = False) -> Splits:
+def recorded_splits(
+    recorded: dict, options: TextOptions, data_path=None, keep_tickers: bool = False, corpus: Corpus | None = None
+) -> Splits:
     """The splits a model was trained and measured on, rebuilt from config.json's "data" record.
 
     Only the very files the model was trained on give the same split, so their sha256 are checked;
-    `data_path` points at them where they moved since training.
+    `data_path` points at them where they moved since training. `corpus`: `data_path` already read
+    whole (`read_corpus(..., drop_empty=False)`, with `options`), used when it holds those files in
+    training's order, so they are neither read nor hashed again.
     """
-    files = recorded_files(recorded, data_path)
+    digests = {f["path"]: f["sha256"] for f in corpus.files} if corpus is not None else None
+    files = recorded_files(recorded, data_path, digests)
+    if corpus is not None and [f["path"] for f in corpus.files] != [str(p) for p in files]:
+        corpus = None  # given in another order than training's: read again in that order
     loaded = load_splits(
         None,
         options,
@@ -279,5 +294,6 @@ def recorded_splits(recorded: dict, options: TextOptions, data_path=None, keep_t
         split=recorded.get("split_by", "random"),
         keep_tickers=keep_tickers,
         files=files,
+        corpus=corpus,
     )
     return loaded.splits

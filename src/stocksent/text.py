@@ -123,22 +123,12 @@ def _joined(messages: Sequence[str]) -> str:
     return joined
 
 
-def normalise_many(messages: Sequence[str], options: TextOptions = TextOptions()) -> list[list[str]]:
-    """`[normalise(m, options) for m in messages]`, with each rule run once over all messages joined."""
-    if len(messages) < 2:
-        return [normalise(m, options) for m in messages]
-    cap = options.max_tokens
-    return [
-        tokens if len(tokens) <= cap else tokens[:cap]
-        for tokens in map(str.split, _normalised_parts(messages, options))
-    ]
-
-
 def normalise_flat(messages: Sequence[str], options: TextOptions = TextOptions()) -> tuple[list[str], list[int]]:
     """All messages' tokens end to end, and how many each message has: what prediction needs.
 
-    The same tokens as `normalise_many`, without a list per message: keeping thousands of small
-    lists alive sets off Python's garbage collector, which then costs as much as the splitting.
+    The same tokens as `normalise` per message, by one pass of each rule over all messages joined,
+    without a list per message: keeping thousands of small lists alive sets off Python's garbage
+    collector, which then costs as much as the splitting.
     """
     if not messages:
         return [], []

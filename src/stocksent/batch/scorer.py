@@ -5,9 +5,9 @@ Contract (other modules rely on it: `stocksent score`, `stocksent.batch.spark`, 
     scorer = BatchScorer(model, text_column=None, batch_rows=8192, precision="float32", threads=None)
     scorer(data) -> data of the same type with two columns added:
         p_bullish  float32, P(bullish) exactly as `SentimentModel.predict_proba` gives it
-        label      "bullish" / "bearish" (p_bullish >= the model's threshold; `stocksent.data.LABELS`)
-    data: pyarrow.Table, pyarrow.RecordBatch or pandas.DataFrame; a null message gets a null
-    p_bullish and label (an empty string is scored, as `predict_proba` scores it).
+        label      "bullish" / "bearish" (p_bullish >= the model's threshold: `stocksent.labels`)
+    data: pyarrow.Table, pyarrow.RecordBatch or pandas.DataFrame; a null message, and one with no
+    words to score (`""`, `"!!!"`: NaN from `predict_proba`), gets a null p_bullish and label.
     scorer.predict_proba(texts) -> numpy float32 array, for a list (or Arrow array) of strings.
 
 - `model`: a model directory (str/Path), or a function returning one (called where the model is
@@ -167,7 +167,9 @@ class BatchScorer:
             probs = self.predict_proba(texts)
         elif present:
             probs[present] = self.predict_proba([texts[i] for i in present])
-        return probs, probs >= self.threshold
+        from stocksent.labels import is_bullish
+
+        return probs, is_bullish(probs, self.threshold)
 
     def __call__(self, data: Any) -> Any:
         """`data` (Arrow Table/RecordBatch or pandas DataFrame) with `p_bullish` and `label` added."""
@@ -180,7 +182,7 @@ class BatchScorer:
         )
 
     def text_column_of(self, names: Sequence[str]) -> str:
-        from stocksent.readers import resolve_text_column
+        from stocksent.columns import resolve_text_column
 
         return resolve_text_column(names, self.text_column, "the table")
 
@@ -200,13 +202,12 @@ class BatchScorer:
     def _score_pandas(self, frame):
         import pandas as pd
 
-        probs, bullish = self.score_texts(none_for_missing(frame[self.text_column_of(list(frame.columns))].tolist()))
-        from stocksent.data import LABELS
+        from stocksent.labels import labels_for
 
+        probs, _ = self.score_texts(none_for_missing(frame[self.text_column_of(list(frame.columns))].tolist()))
         out = frame.copy()
         out["p_bullish"] = pd.Series(probs, index=frame.index, dtype="float32")
-        labels = [LABELS[int(b)] if p == p else None for p, b in zip(probs.tolist(), bullish.tolist())]
-        out["label"] = pd.Series(labels, index=frame.index, dtype=object)
+        out["label"] = pd.Series(labels_for(probs, self.threshold), index=frame.index, dtype=object)
         return out
 
 
@@ -221,7 +222,7 @@ def arrow_columns(probs, bullish) -> tuple[Any, Any]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from stocksent.data import LABELS
+    from stocksent.labels import LABELS
 
     missing = np.isnan(probs)
     mask = missing if missing.any() else None

@@ -55,18 +55,16 @@ def sentiment_udf(
     def make_predict_fn():
         import numpy as np
 
-        from stocksent.data import LABELS
+        from stocksent.labels import labels_for
 
         scorer.model  # noqa: B018 - loaded here, once per Python worker (predict_batch_udf caches this function)
 
         def predict(texts):
             # a null message arrives as None or NaN and leaves as NaN, which Spark writes as null
-            probs, bullish = scorer.score_texts(none_for_missing(texts.tolist()))
+            probs, _ = scorer.score_texts(none_for_missing(texts.tolist()))
             if not with_label:
                 return probs
-            label = np.where(bullish, LABELS[1], LABELS[0]).astype(object)
-            label[np.isnan(probs)] = None
-            return {"p_bullish": probs, "label": label}
+            return {"p_bullish": probs, "label": np.asarray(labels_for(probs, scorer.threshold), dtype=object)}
 
         return predict
 

@@ -35,7 +35,8 @@ def register(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories of messages")
     p.add_argument("--model", help="model directory written by train (optional if the input has p_bullish)")
-    p.add_argument("--output", "-o", required=True, help="output table: .parquet, else CSV")
+    p.add_argument("--output", "-o", required=True, help="output table: .parquet, .csv or .jsonl (.csv.gz, .jsonl.gz)")
+    p.add_argument("--format", choices=("parquet", "csv", "jsonl"), help="output format (default: from --output)")
     p.add_argument("--freq", choices=FREQS, default="1D", help="period: 1D (default), 1h, 30min or 1W")
     p.add_argument(
         "--calendar",
@@ -68,8 +69,14 @@ def run(args: argparse.Namespace) -> int:
         raise StocksentError(f"--plot writes a PNG: give a path ending in .png, not {args.plot!r}")
     if args.min_periods is not None and not 2 <= args.min_periods <= args.window:
         raise StocksentError(f"--min-periods must be between 2 and --window ({args.window})")
-    from stocksent.signals.index import sentiment_index, write_index
+    from stocksent.readers import expand_inputs
+    from stocksent.signals.index import sentiment_index
     from stocksent.signals.plot import default_tickers, index_figure, read_prices, save_png
+    from stocksent.writers import output_format, refuse_inputs, write_table
+
+    output_format(args.output, args.format)  # a name that says no format fails before the long part
+    inputs = expand_inputs(args.inputs) + ([args.prices] if args.prices else [])
+    refuse_inputs([args.output, *([args.plot] if args.plot else [])], inputs)
 
     prices = read_prices(args.prices) if args.prices else None  # a bad prices file fails before the long part
     df = sentiment_index(
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         batch_rows=args.batch_rows,
     )
-    write_index(df, args.output)
+    write_table(df, args.output, args.format)
     print(f"wrote {len(df)} rows ({df['ticker'].nunique()} tickers) to {args.output}", file=sys.stderr)
     if args.plot:
         shown = [t for t in (args.tickers or []) if t in set(df["ticker"])] or default_tickers(df)

@@ -8,13 +8,14 @@ long the input (measured in benchmarks/predict_memory.py). `--output` appears wh
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import itertools
-import json
 import re
 import sys
 from collections.abc import Iterator
+from typing import Any
+
+from stocksent.labels import NO_WORDS
 
 CHUNK = 10_000  # messages per read-score-write step: ~15 MB in flight; larger chunks are no faster
 # Lone UTF-16 surrogates (from a JSON escape such as "\ud800", or undecodable bytes in an argument)
@@ -26,8 +27,13 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="label messages as bullish or bearish")
     p.add_argument("--model", required=True, help="model directory written by train")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="messages (else --input, else stdin)")
-    p.add_argument("--input", help="CSV/CSV.gz (message column), JSON Lines (message/body) or text, one per line")
-    p.add_argument("--output", help="write results here (CSV if it ends in .csv, else JSON Lines)")
+    p.add_argument(
+        "--input",
+        help="file, glob or directory: CSV (.gz), JSON Lines, StockTwits API JSON, Parquet, or text, one message per line",
+    )
+    p.add_argument("--text-column", help="column holding the messages (default: message, else body, else text)")
+    p.add_argument("--output", help="write results here: .csv, .jsonl or .parquet (.csv.gz, .jsonl.gz)")
+    p.add_argument("--format", choices=("parquet", "csv", "jsonl"), help="output format (default: from --output)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--backend", default="torch", help="torch (default) or onnx")
     p.add_argument(
@@ -39,23 +45,40 @@ def register(sub) -> None:
 
 
 def input_chunks(args: argparse.Namespace) -> Iterator[list[str]]:
-    """The messages to score, in lists of up to CHUNK, from the arguments, --input or stdin."""
-    from stocksent.data import iter_stdin_texts, iter_texts
+    """The messages to score, in lists of up to CHUNK, from the arguments, --input or stdin: every
+    row in its place (a blank line is a message without words), a bad row one clear error."""
     from stocksent.errors import StocksentError
+    from stocksent.readers import read_chunks, read_stream
+
+    def refuse(row) -> None:
+        raise StocksentError(f"{row}; fix that row (predict keeps every row in its place, so it skips none)")
 
     if args.texts and args.input:
         raise StocksentError("give messages as arguments or with --input, not both")
     if args.texts:
         return iter([list(args.texts)])
     if args.input:
-        return iter_texts(args.input, CHUNK)
+        chunks = read_chunks(args.input, args.text_column, CHUNK, on_bad_row=refuse)
+        return _texts(chunks, args.text_column, f"{args.input} contains no messages; give a file with one or more")
     if sys.stdin is None or sys.stdin.isatty():
         raise StocksentError("no messages: pass TEXT arguments, --input PATH, or pipe messages on stdin")
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:  # a text-only stream (tests, embedding): already decoded
-        lines = [line.removesuffix("\r") for line in sys.stdin.read().split("\n") if line.strip()]
-        return iter([lines] if lines else [])
-    return iter_stdin_texts(stream, CHUNK)
+        stream = io.BytesIO(sys.stdin.read().encode("utf-8", "surrogatepass"))
+    return _texts(read_stream(stream, "stdin", CHUNK, on_bad_row=refuse), None, None)
+
+
+def _texts(chunks, text_column: str | None, none_read: str | None) -> Iterator[list[str]]:
+    """Each chunk's messages; `none_read`: the error when not one is read."""
+    from stocksent.columns import resolve_text_column
+    from stocksent.errors import StocksentError
+
+    read = False
+    for chunk in chunks:
+        read = True
+        yield chunk.batch.column(resolve_text_column(chunk.batch.schema.names, text_column, chunk.source)).to_pylist()
+    if not read and none_read is not None:
+        raise StocksentError(none_read)
 
 
 def writable(text: str) -> str:
@@ -63,68 +86,91 @@ def writable(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
-def prediction_rows(texts: list[str], predictions) -> list[dict]:
+def prediction_batch(texts: list[str], predictions) -> Any:
+    """One chunk's results as an Arrow batch: message, label, p_bullish (to 6 places; null without words)."""
+    import pyarrow as pa
+
     if _SURROGATE.search("".join(texts)):  # one scan of the chunk; rare, so then per message
         texts = [writable(t) for t in texts]
-    return [{"message": t, "label": p.label, "p_bullish": round(p.p_bullish, 6)} for t, p in zip(texts, predictions)]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(texts, pa.string()),
+            pa.array([p.label for p in predictions], pa.string()),
+            pa.array([None if p.p_bullish is None else round(p.p_bullish, 6) for p in predictions], pa.float64()),
+        ],
+        schema=result_schema(),
+    )
+
+
+def result_schema() -> Any:
+    """message, label, p_bullish: the columns of every output (pyarrow loads only when results are written)."""
+    import pyarrow as pa
+
+    return pa.schema([("message", pa.string()), ("label", pa.string()), ("p_bullish", pa.float64())])
+
+
+def terminal_line(message: str, label: str | None, p_bullish: float | None) -> str:
+    """What `predict` prints per message: label, P(bullish) and the message; a dash for no label."""
+    if label is None:
+        return f"{'-':<8} {'-':<5}  {message}  ({NO_WORDS})"
+    return f"{label:<8} {p_bullish:.3f}  {message}"
 
 
 def run(args: argparse.Namespace) -> int:
     from stocksent.sentiment import SentimentModel
+    from stocksent.writers import jsonl_text, output_format
 
+    if args.output:
+        output_format(args.output, args.format)  # an unknown extension fails before the model loads
+        if args.input:
+            from stocksent.readers import expand_inputs
+            from stocksent.writers import refuse_inputs
+
+            refuse_inputs([args.output], expand_inputs(args.input))
     model = SentimentModel.load(args.model, backend=args.backend, precision=args.precision)
     chunks = input_chunks(args)
     first = next(chunks, None)  # a missing or malformed input fails here, before any output is opened
+    no_words = 0
 
-    def scored() -> Iterator[list[dict]]:
+    def scored() -> Iterator[Any]:
+        nonlocal no_words
         if first is not None:  # None: empty stdin, which gives empty output as before
             for texts in itertools.chain([first], chunks):
-                yield prediction_rows(texts, model.predict(texts))
+                predictions = model.predict(texts)
+                no_words += sum(p.label is None for p in predictions)
+                yield prediction_batch(texts, predictions)
 
     if args.output:
-        count, where = write_output(args.output, scored())
+        count, where = write_output(args.output, args.format, scored())
         print(f"wrote {count} predictions to {where}", file=sys.stderr)
     elif args.json:
-        for rows in scored():
-            write_rows(sys.stdout, rows, as_csv=False)
+        for batch in scored():
+            sys.stdout.write(jsonl_text(batch))
             sys.stdout.flush()
     else:
-        for rows in scored():
-            for row in rows:
-                print(f"{row['label']:<8} {row['p_bullish']:.3f}  {row['message']}")
+        for batch in scored():
+            for row in batch.to_pylist():
+                print(terminal_line(row["message"], row["label"], row["p_bullish"]))
+    if no_words and (args.output or args.json):
+        print(f"{no_words} message(s) have no label: {NO_WORDS}", file=sys.stderr)
     return 0
 
 
-def write_output(path: str, chunks: Iterator[list[dict]]) -> tuple[int, str]:
-    """Write every chunk's rows to `path`: (rows written, how to name the place in a message)."""
-    from stocksent.atomic import atomic_open, write_target
+def write_output(path: str, fmt: str | None, chunks: Iterator[Any]) -> tuple[int, str]:
+    """Write every chunk to `path` (`writers`: the format from `fmt` or the extension): (rows written,
+    how to name the place in a message)."""
+    from stocksent.atomic import write_target
     from stocksent.errors import StocksentError
+    from stocksent.writers import TableWriter
 
-    as_csv = path.lower().endswith(".csv")
     count = 0
     try:
         target = write_target(path)
-        with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-            if as_csv:
-                write_header(handle)
-            for rows in chunks:
-                write_rows(handle, rows, as_csv=as_csv)
-                count += len(rows)
-    except OSError as exc:  # a directory, no permission, disk full: the old file is left as it was
+    except OSError as exc:  # a directory, a disk: nothing is opened
         raise StocksentError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with TableWriter(path, fmt, schema=result_schema()) as writer:
+        for batch in chunks:
+            writer.write(batch)
+            count += batch.num_rows
     where = f"{path} (the symlink's target {target.path})" if target.via_symlink else path
     return count, where
-
-
-FIELDS = ["message", "label", "p_bullish"]
-
-
-def write_header(handle: io.TextIOBase) -> None:
-    csv.DictWriter(handle, fieldnames=FIELDS).writeheader()
-
-
-def write_rows(handle: io.TextIOBase, rows: list[dict], as_csv: bool) -> None:
-    if as_csv:
-        csv.DictWriter(handle, fieldnames=FIELDS).writerows(rows)
-    else:
-        handle.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

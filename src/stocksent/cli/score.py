@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
-    bad = f"; {summary.bad_rows:,} bad rows skipped" if summary.bad_rows else ""
-    first = f" (first: {summary.bad_examples[0]})" if summary.bad_rows else ""
+    bad = f"; {summary.bad_rows:,} bad rows skipped (first: {summary.bad_examples[0]})" if summary.bad_rows else ""
+    bad += f"; {summary.no_words:,} with no words to score (null p_bullish and label)" if summary.no_words else ""
     resumed = f", {summary.resumed_chunks} chunks resumed" if summary.resumed_chunks else ""
     print(
         f"scored {summary.rows:,} messages from {summary.files} file{'s' * (summary.files != 1)} in "
         f"{summary.seconds:.1f} s ({summary.rows_per_second:,.0f} msgs/s, {summary.workers} "
-        f"worker{'s' * (summary.workers != 1)}{resumed}) -> {summary.output}{bad}{first}",
+        f"worker{'s' * (summary.workers != 1)}{resumed}) with model {summary.model_id} -> {summary.output}{bad}",
         file=sys.stderr,
     )
     return 0

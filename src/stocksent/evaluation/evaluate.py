@@ -6,13 +6,22 @@ import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from stocksent.errors import StocksentError
 from stocksent.evaluation.metrics import classification_metrics
 
-if TYPE_CHECKING:
-    from stocksent.sentiment import SentimentModel
+
+class Scored(Protocol):
+    """What `evaluate` needs of a model (a `SentimentModel`), named here so that this module, which
+    `SentimentModel.evaluate` calls, never imports the model back (not even for a type)."""
+
+    config: dict
+    text_options: Any
+    threshold: float
+
+    def predict_proba_encoded(self, tokens: Any, words: Sequence[str]) -> Any: ...
+
 
 DataPaths = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -29,43 +38,40 @@ def _given_files(data_path: DataPaths) -> list[Path]:
     return expand_data(items)
 
 
-def _recorded_shas(recorded: dict) -> list[str]:
-    files = recorded.get("files") or ([{"sha256": recorded.get("sha256")}] if recorded.get("sha256") else [])
-    return sorted(f.get("sha256") or "" for f in files)
-
-
 def evaluate(
-    model: SentimentModel, data_path: DataPaths | None = None, split: str | None = None, by: str | None = None
+    model: Scored, data_path: DataPaths | None = None, split: str | None = None, by: str | None = None
 ) -> dict:
     """Metrics dict as `evaluate --json` prints it.
 
     `split="test"` rebuilds the test split recorded at training, which is only meaningful on the very
     files the model was trained on (checked by sha256); `split=None` picks it for those files and
     `"all"` for any other. `by` ("ticker" or "month") adds `groups`: the metrics per ticker or month.
+    Each file is read, hashed and normalised once: the split and the predictions come from that read.
 
     >>> evaluate(model, by="month")["groups"][0]  # doctest: +SKIP
     {'group': '2020-11', 'n': 312, 'accuracy': 0.71, 'balanced_accuracy': 0.66, ...}
     """
     from stocksent.corpus import read_corpus
-    from stocksent.data import sha256_file
     from stocksent.evaluation.groups import BY, group_keys, group_metrics
-    from stocksent.splits import recorded_splits
+    from stocksent.splits import recorded_entries, recorded_splits
 
     if by is not None and by not in BY:
         raise StocksentError(f"--by must be one of {', '.join(BY)}; got {by!r}")
     if split not in (None, "test", "all"):
         raise StocksentError("--split must be test or all")
     recorded = model.config.get("data", {})
-    if data_path is None and not (recorded.get("files") or recorded.get("path")):
-        raise StocksentError("no data file recorded with this model; pass --data PATH")
+    entries = recorded_entries(recorded)
     if data_path is None:
-        for f in recorded.get("files") or [{"path": recorded["path"]}]:
+        if not entries:
+            raise StocksentError("no data file recorded with this model; pass --data PATH")
+        for f in entries:
             if not Path(f["path"]).is_file():
                 raise StocksentError(f"data file not found: {f['path']}; pass --data PATH")
-        files = [Path(f["path"]) for f in recorded.get("files") or [{"path": recorded["path"]}]]
+        files = [Path(f["path"]) for f in entries]
     else:
         files = _given_files(data_path)
-    is_training_data = sorted(sha256_file(f) for f in files) == _recorded_shas(recorded)
+    corpus = read_corpus(files, model.text_options, keep_tickers=by == "ticker", files=files, drop_empty=False)
+    is_training_data = sorted(f["sha256"] for f in corpus.files) == sorted(f.get("sha256") or "" for f in entries)
     split = split or ("test" if is_training_data else "all")
     if split == "test":
         if not is_training_data:
@@ -74,20 +80,19 @@ def evaluate(
                 f"--split test needs the data the model was trained on; {shown} differs "
                 "(its sha256 does not match): use --split all"
             )
-        part = recorded_splits(recorded, model.text_options, files, keep_tickers=by == "ticker").test
-        messages, labels, times, tickers, skipped = part.messages, part.labels, part.times, part.tickers, None
+        splits = recorded_splits(recorded, model.text_options, files, keep_tickers=by == "ticker", corpus=corpus)
+        part = splits.test
+        words, tokens, labels, times, tickers = splits.words, part.encoded, part.labels, part.times, part.tickers
+        skipped = int(recorded.get("skipped_unlabelled", 0) or 0)
     else:
-        corpus = read_corpus(files, model.text_options, keep_text=True, keep_tickers=by == "ticker", drop_empty=False)
-        messages, labels, times, tickers, skipped = corpus.texts, corpus.labels, corpus.times, corpus.tickers, corpus
-    p_bullish = model.predict_proba(messages.tolist() if hasattr(messages, "tolist") else list(messages))
+        every = corpus.select(None)  # messages without words have no prediction: left out, as in training
+        words, tokens, labels, times, tickers = corpus.words, every.tokens, every.labels, every.times, every.tickers
+        skipped = corpus.skipped
+    p_bullish = model.predict_proba_encoded(tokens, words)
     result = classification_metrics(labels, p_bullish, model.threshold)
-    result = {**result, "split": split, "skipped_unlabelled": skipped.skipped if skipped else _test_skipped(recorded)}
+    result = {**result, "split": split, "skipped_unlabelled": skipped}
     if by is not None:
         keys = group_keys(by, tickers, times)
         result["by"] = by
         result["groups"] = group_metrics(labels, p_bullish, model.threshold, keys, by)
     return result
-
-
-def _test_skipped(recorded: dict) -> int:
-    return int(recorded.get("skipped_unlabelled", 0) or 0)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from stocksent.errors import StocksentError
+from stocksent.labels import is_bullish
 
 BY = ("ticker", "month")
 NO_GROUP = "-"
@@ -56,7 +57,7 @@ def group_metrics(
     [('SPY', 2, 0.5), ('QQQ', 1, 0.0)]
     """
     labels = np.asarray(labels).astype(int)
-    predicted = (np.asarray(p_bullish, dtype=np.float64) >= threshold).astype(int)
+    predicted = is_bullish(p_bullish, threshold).astype(int)
     members: dict[str, list[int]] = {}
     for i, groups in enumerate(keys):
         for group in dict.fromkeys(groups):

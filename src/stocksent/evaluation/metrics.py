@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from stocksent.labels import is_bullish
+
 
 def classification_metrics(labels: np.ndarray, p_bullish: np.ndarray, threshold: float = 0.5) -> dict:
     labels = np.asarray(labels).astype(int)
     p_bullish = np.asarray(p_bullish, dtype=np.float64)
-    predicted = (p_bullish >= threshold).astype(int)
+    predicted = is_bullish(p_bullish, threshold).astype(int)
     precision, recall, f1, _ = precision_recall_fscore_support(
         labels, predicted, average="binary", pos_label=1, zero_division=0
     )

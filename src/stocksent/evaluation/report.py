@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stocksent.errors import StocksentError
+from stocksent.labels import LABELS, label_for
 
 TUTORIAL_ACCURACY = 0.717  # the O'Reilly tutorial's LSTM on its own split of this dataset
 N_WORST = 20
@@ -157,8 +158,8 @@ def worst_table(preds: TestPredictions, threshold: float) -> str:
     order = np.argsort(-wrong, kind="stable")[:N_WORST]
     rows = []
     for rank, i in enumerate(order, start=1):
-        truth = "bullish" if preds.labels[i] >= 0.5 else "bearish"
-        said = "bullish" if preds.p_bullish[i] >= threshold else "bearish"
+        truth = LABELS[int(preds.labels[i] >= 0.5)]
+        said = label_for(float(preds.p_bullish[i]), threshold)
         rows.append(
             f"<tr><td>{rank}</td><td>{truth}</td><td>{said}</td><td>{preds.p_bullish[i]:.3f}</td>"
             f"<td class=msg>{html.escape(preds.messages[i])}</td></tr>"
@@ -231,6 +232,7 @@ def build_report(
     data = config.get("data", {})
     meta = {
         "model": str(model_dir),
+        "model id": model.model_id,
         "created": config.get("created"),
         "preset": config.get("train", {}).get("preset"),
         "data": f"{data.get('path')} (sha256 {str(data.get('sha256'))[:12]}…)",
@@ -271,12 +273,17 @@ def write_report(
     out: str | Path | None = None,
     data_path: str | Path | None = None,
 ) -> Path:
+    from stocksent.artifacts import MODEL_FILES
     from stocksent.atomic import atomic_open
+    from stocksent.writers import refuse_inputs
 
-    page = build_report(model_dir, baseline_dir, data_path)
     out = Path(out) if out else Path(model_dir) / "report.html"
     if out.is_dir():
         raise StocksentError(f"--out {out} is a directory; give a file name such as report.html")
+    inputs = [Path(model_dir) / name for name in (*MODEL_FILES, "metrics.json")]
+    inputs += [Path(p) for p in (data_path, baseline_dir and Path(baseline_dir) / "metrics.json") if p]
+    refuse_inputs([out], inputs)
+    page = build_report(model_dir, baseline_dir, data_path)
     with atomic_open(out, "w", encoding="utf-8") as handle:
         handle.write(page)
     return out

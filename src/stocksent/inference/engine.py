@@ -19,6 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from stocksent.tokens import TokenArrays, as_tokens
+
 DEFAULT_BATCH = 1024
 
 
@@ -43,14 +45,9 @@ class Engine(Protocol):
         ...
 
 
-def flatten(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """One array per message -> (all ids end to end, lengths): the engines' input. Messages already
-    held flat (`corpus.TokenArrays`) give theirs by one vectorised gather."""
-    if hasattr(sequences, "flat"):
-        return sequences.flat()
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    ids = np.concatenate(sequences).astype(np.int64, copy=False) if len(sequences) else np.empty(0, np.int64)
-    return ids, lengths
+def flatten(sequences: Sequence[np.ndarray] | TokenArrays) -> tuple[np.ndarray, np.ndarray]:
+    """Messages' ids -> (all ids end to end, lengths): the engines' input, by one vectorised gather."""
+    return as_tokens(sequences).flat()
 
 
 def check_flat(ids: np.ndarray, lengths: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:

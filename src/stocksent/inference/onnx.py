@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stocksent.artifacts import WEIGHTS, load_model_dir
+from stocksent.artifacts import METRICS, MODEL_FILES, WEIGHTS, load_model_dir
 from stocksent.atomic import write_bytes
 from stocksent.errors import StocksentError
 from stocksent.inference.engine import DEFAULT_BATCH, LengthBatch, by_length
@@ -105,8 +105,11 @@ def export_model_dir(directory: str | Path, out: str | Path | None = None) -> Pa
     """Write the model directory's network as ONNX to `out` (default DIR/model.onnx, the file
     `SentimentModel.load(dir, backend="onnx")` uses), atomically; returns the path."""
     _require_onnx()
+    from stocksent.writers import refuse_inputs
+
     directory = Path(directory)
     out = directory / ONNX_FILE if out is None else Path(out)
+    refuse_inputs([out], [directory / name for name in (*MODEL_FILES, METRICS)])
     network, _, _ = load_model_dir(directory)
     if out.is_dir():
         raise StocksentError(f"--onnx {out} is a directory: give a file path such as {out / ONNX_FILE}")

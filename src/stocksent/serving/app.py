@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from swagger_ui_bundle import swagger_ui_path
 
-from stocksent.data import LABELS
+from stocksent.labels import LABELS, NO_WORDS, prediction_fields
 from stocksent.sentiment import SentimentModel
 from stocksent.serving.limits import (
     BODY_IDLE_TIMEOUT_S,
@@ -71,8 +71,9 @@ class PredictRequest(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    label: str = Field(description=" or ".join(LABELS))
-    p_bullish: float = Field(description="probability that the message is bullish")
+    label: str | None = Field(description=" or ".join(LABELS) + "; null for a message with no words to score")
+    p_bullish: float | None = Field(description="probability that the message is bullish; null with the label")
+    reason: str | None = Field(None, description=f"only where label is null: {NO_WORDS!r}")
 
 
 class PredictResponse(BaseModel):
@@ -387,10 +388,10 @@ def build_app(
     async def predict(request: Request) -> Response:
         messages = parse_messages(await request.body())
         probs = await batcher.score(messages)  # off the event loop: /healthz never waits on a big batch
-        if not np.isfinite(probs).all():  # loading refuses non-finite weights; never send NaN all the same
-            log.error("the model gave a non-finite probability on %d message(s)", int((~np.isfinite(probs)).sum()))
+        if np.isinf(probs).any():  # loading refuses non-finite weights; never send one all the same
+            log.error("the model gave an infinite probability on %d message(s)", int(np.isinf(probs).sum()))
             raise ApiError(500, "internal_error", "the model gave an invalid probability; the server log has details")
-        predictions = [{"label": LABELS[int(p >= threshold)], "p_bullish": float(p)} for p in probs]
+        predictions = [prediction_fields(p, threshold) for p in probs.tolist()]  # NaN: no words, no label
         return json_response({"predictions": predictions, "model": model_id})
 
     @app.get("/v1/model", tags=["model"], summary="The model's id, config, test metrics and data sha256")

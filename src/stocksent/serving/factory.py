@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from stocksent.artifacts import METRICS, MODEL_FILES, WEIGHTS, read_json, sha256_files
+from stocksent.artifacts import METRICS, MODEL_FILES, WEIGHTS, model_id, read_json, sha256_files
 from stocksent.errors import StocksentError
 from stocksent.sentiment import SentimentModel
 from stocksent.serving.limits import (
@@ -20,12 +20,6 @@ from stocksent.serving.limits import (
     MAX_HEADER_BYTES,
     MAX_MESSAGES,
 )
-
-
-def model_id(directory: Path, weights_sha256: str | None = None) -> str:
-    """Directory name plus the weights' sha256 prefix: two different models never share an id."""
-    digest = weights_sha256 or sha256_files(directory, (WEIGHTS,))[WEIGHTS]
-    return f"{directory.name}-{digest[:12]}"
 
 
 def file_names_only(value: Any) -> Any:

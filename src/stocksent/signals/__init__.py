@@ -19,15 +19,14 @@ from stocksent.lazy import lazy_attributes
 
 _PUBLIC = {
     "sentiment_index": "stocksent.signals.index",
-    "write_index": "stocksent.signals.index",
     "IndexBuilder": "stocksent.signals.aggregate",
     "index_figure": "stocksent.signals.plot",
 }
-__all__ = ["IndexBuilder", "index_figure", "sentiment_index", "write_index"]
+__all__ = ["IndexBuilder", "index_figure", "sentiment_index"]
 
 if TYPE_CHECKING:
     from stocksent.signals.aggregate import IndexBuilder
-    from stocksent.signals.index import sentiment_index, write_index
+    from stocksent.signals.index import sentiment_index
     from stocksent.signals.plot import index_figure
 
 __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

@@ -26,6 +26,7 @@ from itertools import chain
 
 import numpy as np
 
+from stocksent.labels import is_bullish
 from stocksent.signals.periods import NS_DAY, PARTS, Periods, make_periods
 from stocksent.signals.seen import SeenSet
 
@@ -121,7 +122,7 @@ class IndexBuilder:
         if "label" in frame and frame["label"].notna().all():
             bull = (frame["label"].to_numpy() == "bullish")[parent]
         else:
-            bull = p >= self.threshold
+            bull = is_bullish(p, self.threshold)
         tag = frame["tag"].to_numpy()[parent]
         ts = frame["ts"].to_numpy()[parent]
         date_only = frame["date_only"].to_numpy()[parent]

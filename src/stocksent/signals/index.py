@@ -18,7 +18,8 @@ Columns (one row per ticker and period, every period from the ticker's first to 
   n_after_hours, n_closed
   z_sentiment, z_volume       share_bull and log(1 + n_msgs) against the `window` periods before
                               (never the period itself or later ones); null until `min_periods`
-  model_id                    model directory name and the first 12 hex digits of its weights' sha256
+  model_id                    `NAME-SHA12`: the model directory's name and its weights' sha256 prefix,
+                              the id `serve`, `score` and `report` show (`artifacts.model_id`)
 
 >>> df = sentiment_index(["messages.jsonl"], model="runs/demo", freq="1D")  # doctest: +SKIP
 >>> df[df.ticker == "AAPL"][["session_date", "n_msgs", "share_bull", "z_sentiment"]].tail(1)  # doctest: +SKIP
@@ -28,10 +29,8 @@ Columns (one row per ticker and period, every period from the ticker's first to 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,7 @@ from stocksent.signals.aggregate import PART_COLUMNS, IndexBuilder
 from stocksent.signals.inputs import iter_messages, normalise
 from stocksent.signals.stats import agreement, bullishness, trailing_zscore, wilson_interval
 
-__all__ = ["sentiment_index", "finish", "write_index", "model_id_of", "COLUMNS"]
+__all__ = ["sentiment_index", "finish", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +72,6 @@ COLUMNS = (
 )
 
 
-def model_id_of(directory: str | os.PathLike) -> str:
-    """`name@sha256[:12]` of the model's weights: two indices with one id came from the same weights."""
-    directory = Path(directory)
-    digest = hashlib.sha256()
-    try:
-        with open(directory / "model.safetensors", "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise StocksentError(f"cannot read the weights of {directory}: {exc.strerror or exc}") from None
-    return f"{directory.resolve().name}@{digest.hexdigest()[:12]}"
-
-
 def _scorer(model: Any):
     """(predict_proba(texts) -> array, threshold, model id) for a model directory or a loaded model."""
     if model is None:
@@ -95,9 +81,8 @@ def _scorer(model: Any):
 
         scorer = BatchScorer(model, precision="float32")
         loaded = scorer.model
-        return scorer.predict_proba, float(loaded.threshold), model_id_of(model)
-    directory = getattr(model, "directory", None)
-    name = model_id_of(directory) if directory is not None else type(model).__name__
+        return scorer.predict_proba, float(loaded.threshold), loaded.model_id
+    name = getattr(model, "model_id", None) or type(model).__name__
     return model.predict_proba, float(getattr(model, "threshold", 0.5)), name
 
 
@@ -138,7 +123,8 @@ def sentiment_index(
         threshold=threshold,
         max_resident_keys=max_resident_keys,
     )
-    bad_rows = []
+    bad_rows: list = []
+    first_bad = None
     try:
         for batch in iter_messages(inputs, text_column, batch_rows, on_bad_row=bad_rows.append):
             frame, dropped = normalise(batch, text_column, need_text=predict is not None)
@@ -150,20 +136,29 @@ def sentiment_index(
                 frame = frame.drop(columns=[c for c in ("label", "text") if c in frame])
             elif "p_bullish" not in frame:
                 raise StocksentError("the messages have no p_bullish column: pass a model (--model DIR) to score them")
+            no_words = np.isnan(frame["p_bullish"].to_numpy(dtype=np.float64))  # no evidence: no label
+            if no_words.any():
+                builder.counts["dropped: no words to score"] += int(no_words.sum())
+                frame = frame[~no_words].reset_index(drop=True)
             builder.add(frame)
             if len(bad_rows) > 1000:  # keep the count, not the rows
+                first_bad = first_bad or bad_rows[0]
                 builder.counts["dropped: unreadable rows"] += len(bad_rows)
                 bad_rows.clear()
+        first_bad = first_bad or (bad_rows[0] if bad_rows else None)
         builder.counts["dropped: unreadable rows"] += len(bad_rows)
-        if bad_rows:
-            log.warning("first unreadable row: %s", bad_rows[0])
+        unreadable = builder.counts["dropped: unreadable rows"]
+        if first_bad is not None:
+            log.warning("first unreadable row: %s", first_bad)
         builder.log_counts()
         sums = builder.table()
     finally:
         builder.close()
     if not len(sums):
+        unread = f"; {unreadable} unreadable rows, the first: {first_bad}" if unreadable else ""
         raise StocksentError(
-            "no messages left to index (check the ticker filter, the time and ticker columns, and the bad-row log)"
+            "no messages left to index (check the ticker filter, the time and ticker columns, and the bad-row log"
+            f"{unread})"
         )
     log.info(
         "indexed %d messages into %d rows (%d tickers)",
@@ -199,20 +194,3 @@ def finish(sums, window: int, min_periods: int, model_id: str):
     df["z_volume"] = pd.concat(z_v).sort_index()
     df["model_id"] = model_id
     return df[list(COLUMNS)]
-
-
-def write_index(df, path: str | os.PathLike) -> None:
-    """Parquet (`.parquet`/`.pq`) or CSV (anything else), written atomically."""
-    from stocksent.atomic import atomic_open
-
-    path = Path(path)
-    parquet = path.suffix.lower() in (".parquet", ".pq")
-    try:
-        if parquet:
-            with atomic_open(path, "wb") as handle:
-                df.to_parquet(handle, index=False)
-        else:
-            with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-                df.to_csv(handle, index=False)
-    except OSError as exc:
-        raise StocksentError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -1,8 +1,9 @@
 """The linear peer: TF-IDF word 1-2 grams + logistic regression on the LSTM's own split.
 
 An LSTM that loses to this model is not worth its cost, so the comparison must be fair: the same
-messages (`prepare_splits` with the default preset's text options and the same seed), the same
-tokens the LSTM sees, C and min_df chosen on the validation split only, one look at the test split.
+messages (train's split, `splits.load_splits`, with the default preset's text options and the same
+seed, or a trained model's recorded one), the same tokens the LSTM sees, C and min_df chosen on
+the validation split only, one look at the test split.
 """
 
 from __future__ import annotations
@@ -63,12 +64,16 @@ def run_baseline(
     """
     from stocksent.config import preset
     from stocksent.evaluation.metrics import classification_metrics
+    from stocksent.readers import expand_inputs
     from stocksent.splits import load_splits, recorded_splits, splits_sha256
+    from stocksent.writers import refuse_inputs
 
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise StocksentError(f"--out {out} is a file; give a directory")
+    if data is not None:
+        refuse_inputs([out], expand_inputs(data), directories=True)
     # Validates seed/max_examples exactly as `train` would, and gives its text options.
     if model_dir is not None:
         from stocksent.artifacts import CONFIG, read_json

@@ -1,9 +1,9 @@
 """Hyperparameter search with Optuna, judged on validation data only, written as a preset file.
 
 Each trial is an ordinary `train(config)` run in a throw-away directory, on a copy of the data
-without the messages of the test split that `train --config FILE` will later make (same file, same
-pinned split seed), so no choice here is informed by those messages, whatever subset or seed the
-trials use. The objective is the best validation accuracy seen through `train`'s `on_epoch` hook,
+without the messages of the test split that `train --config FILE` will later make (the one split
+path, `splits.load_splits`: the same files, the same dedup, the same pinned split seed), so no
+choice here is informed by those messages, whatever subset or seed the trials use. The objective is the best validation accuracy seen through `train`'s `on_epoch` hook,
 which also reports it per epoch so the pruner can stop weak trials early; the test score `train`
 computes at the end is never read.
 """
@@ -54,14 +54,15 @@ def lstm_sizes(choice: str) -> tuple[int, ...]:
     return tuple(int(size) for size in choice.split(","))
 
 
-def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tuple[str, ...]:
+def text_params(data, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tuple[str, ...]:
     """The text options safe to search: those whose every combination yields the very same split.
 
-    `prepare_splits` drops messages left empty before splitting, so an option that empties a
-    different number of messages reshuffles the split, and the held-out test split would depend
-    on the trial. Such options stay at the preset's value.
+    The split drops messages left without tokens before splitting, so an option that empties a
+    different number of messages reshuffles it, and the held-out test split would depend on the
+    trial. Such options stay at the preset's value. `data`: the files, read once here.
     """
-    from stocksent.splits import prepare_splits, splits_sha256
+    from stocksent.corpus import read_corpus
+    from stocksent.splits import load_splits, splits_sha256
 
     names = tuple(n for n in candidates if n in base.__dataclass_fields__)
     if not names:
@@ -69,24 +70,27 @@ def text_params(labelled, base, candidates: tuple[str, ...] = TEXT_PARAMS) -> tu
     fingerprints = set()
     for values in itertools.product([True, False], repeat=len(names)):
         options = dataclasses.replace(base, **dict(zip(names, values))).text_options
-        fingerprints.add(tuple(splits_sha256(prepare_splits(labelled, options, base.effective_split_seed)).values()))
+        corpus = read_corpus(data, options, keep_text=True, files=data, drop_empty=False)
+        loaded = load_splits(None, options, base.effective_split_seed, files=data, corpus=corpus)
+        fingerprints.add(tuple(splits_sha256(loaded.splits).values()))
     if len(fingerprints) > 1:
         log(f"not searching {', '.join(names)}: they change which messages fall in each split")
         return ()
     return names
 
 
-def write_without_test(labelled, test_messages: set[str], path: Path) -> int:
-    """The labelled rows whose text is not in the final test split, as JSON Lines, in file order.
+def write_without_test(corpus, test_messages: set[str], path: Path) -> int:
+    """The labelled messages (duplicates already dropped) whose text is not in train's test split, as
+    JSON Lines, in input order.
 
     Trials split this file as they like (any --max-examples, any seed): none of it can be a test
-    message of the model later trained with the preset, duplicates of test messages included.
+    message of the model later trained with the preset, copies of test messages included.
     """
-    from stocksent.data import LABELS
+    from stocksent.labels import LABELS
 
     kept = 0
     with open(path, "w", encoding="ascii") as handle:
-        for message, label in zip(labelled.messages, labelled.labels):
+        for message, label in zip(corpus.texts, corpus.labels.astype(int).tolist()):
             if message not in test_messages:
                 handle.write(json.dumps({"message": message, "sentiment": LABELS[label]}) + "\n")
                 kept += 1
@@ -145,14 +149,16 @@ def tune(
     except ImportError:
         raise StocksentError("tune needs Optuna: pip install 'stocksent[tune]'") from None
     from stocksent.config import preset
-    from stocksent.data import locate_dataset, read_labelled, sha256_file
-    from stocksent.splits import prepare_splits
+    from stocksent.corpus import expand_data, read_corpus
+    from stocksent.dataset import locate_dataset
+    from stocksent.splits import load_splits
 
     if trials < 1:
         raise StocksentError("--trials must be at least 1")
     if timeout is not None and timeout <= 0:
         raise StocksentError("--timeout must be positive")
     data_path = locate_dataset(data)
+    files = expand_data(data_path)
     overrides = {
         k: v
         for k, v in dict(epochs=epochs, max_examples=max_examples, seed=seed, num_threads=num_threads).items()
@@ -162,10 +168,15 @@ def tune(
     out = Path(out) if out else Path("runs") / f"tune-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
     if out.is_dir():
         raise StocksentError(f"--out {out} is a directory; give a file name such as tuned.json")
-    labelled = read_labelled(data_path)
-    searched_text = text_params(labelled, base)
-    # The test split that `train --config OUT` will make: full file, this seed (pinned in the preset).
-    held_out = prepare_splits(labelled, base.text_options, seed).test
+    from stocksent.writers import refuse_inputs
+
+    refuse_inputs([out], [data_path])
+    searched_text = text_params(files, base)
+    # The test split that `train --config OUT` will make: train's split of the full file, this seed
+    # (pinned in the preset).
+    corpus = read_corpus(files, base.text_options, keep_text=True, files=files, drop_empty=False)
+    loaded = load_splits(None, base.text_options, seed, files=files, corpus=corpus)
+    held_out = loaded.splits.test
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -176,8 +187,9 @@ def tune(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="stocksent-tune-") as workdir:
         tune_data = Path(workdir) / "without-test.jsonl"
-        rows = write_without_test(labelled, set(held_out.messages), tune_data)
-        log(f"tuning on {rows} of {len(labelled.labels)} labelled rows: the test split's messages are left out")
+        rows = write_without_test(corpus.select(None), set(held_out.messages), tune_data)
+        labelled = sum(f["labelled"] for f in loaded.files)
+        log(f"tuning on {rows} of {labelled} labelled rows: the test split's messages are left out")
         study.optimize(
             make_objective({"data": str(tune_data), **overrides}, Path(workdir), searched_text),
             n_trials=trials,
@@ -202,7 +214,7 @@ def tune(
             "completed": len(completed),
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
             "searched_text_options": list(searched_text),
-            "data": {"path": str(data_path), "sha256": sha256_file(data_path)},
+            "data": {"path": str(data_path), "sha256": loaded.sha256},
             "rows_used": rows,
             "held_out_test_messages": len(held_out),
             "settings": overrides,

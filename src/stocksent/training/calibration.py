@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from stocksent.evaluation.metrics import expected_calibration_error
+from stocksent.labels import is_bullish
 
 
 def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -113,6 +114,6 @@ def calibrate(val_logits: np.ndarray, val_labels: np.ndarray, n_bins: int = 10) 
         ece_after=ece_after,
         nll_before=binary_nll(y, z),
         nll_after=binary_nll(y, z / fitted),
-        accuracy_at_half=float(((p >= 0.5) == (y >= 0.5)).mean()),
+        accuracy_at_half=float((is_bullish(p, 0.5) == (y >= 0.5)).mean()),
         accuracy_at_threshold=accuracy,
     )

@@ -1,7 +1,7 @@
 """What a run trains on: the labelled files split, the vocabulary, and every split as word ids.
 
 The word ids stay where the corpus read them: one int32 array of every message's ids end to end
-(`corpus.TokenArrays`), mapped in place from the corpus' own word ids to the vocabulary's; each
+(`tokens.TokenArrays`), mapped in place from the corpus' own word ids to the vocabulary's; each
 split is a set of row numbers into it. No Python object per message or per word is made, which is
 what lets 10M messages train in a few GB (benchmarks/train_scale.py).
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from stocksent.artifacts import VOCAB, read_json
 from stocksent.config import TrainConfig
-from stocksent.corpus import LazyTokens, TokenArrays
 from stocksent.errors import StocksentError
 from stocksent.splits import LoadedSplits, Splits, load_splits
+from stocksent.tokens import LazyTokens, TokenArrays
 from stocksent.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def prepare_data(
         vocab = Vocabulary.from_dict(read_json(out / VOCAB))
     # Every split shares one ids array: mapping it once maps them all.
     splits.train.encoded.mapped(vocab.mapping(loaded.words))
-    loaded.words = vocab.words
+    splits.words = vocab.words
     for part in (splits.train, splits.val, splits.test):
         part.tokens = LazyTokens(vocab.words, part.encoded)
     return TrainingData(loaded, vocab, splits.train.encoded, splits.val.encoded, splits.test.encoded)

@@ -57,7 +57,7 @@ class TrainResult:
     """What `train` made: the model directory, its metrics, and the model itself (`.model`)."""
 
     directory: Path
-    metrics: dict  # {} on the ranks other than 0 of a distributed run: rank 0 alone finalises
+    metrics: dict  # rank 0 alone finalises; every rank of a distributed run returns its metrics
     _model: SentimentModel | None = field(default=None, repr=False)
     rank: int = 0
 
@@ -129,6 +129,11 @@ def train_rank(config: TrainConfig, on_epoch: Callable[[dict], None] | None, wor
     if world.size > 1 and config.nproc not in (1, world.local_size):
         raise StocksentError(f"--nproc {config.nproc} under a launcher of {world.local_size} processes: leave it out")
     out = world.broadcast(Path(config.out) if config.out else default_out_dir())
+    if config.data is not None:
+        from stocksent.readers import expand_inputs
+        from stocksent.writers import refuse_inputs
+
+        refuse_inputs([out], expand_inputs(config.data), directories=True)
     with world.main_context(claimed(out, config.resume)):
         started = time.perf_counter()
         recorded_sha = None
@@ -185,15 +190,19 @@ def train_rank(config: TrainConfig, on_epoch: Callable[[dict], None] | None, wor
         progress = share_training_state(world, model, optimizers, progress)
 
         run_epochs(out, model, optimizers, config, data, progress, manifest, device, started, on_epoch, world)
-        if not world.is_main:
-            return TrainResult(out, {}, rank=world.rank)
 
-        from stocksent.training.finalise import finalise  # here: scikit-learn is for rank 0 alone, after training
+        def finish() -> dict:
+            from stocksent.training.finalise import finalise  # here: scikit-learn is for rank 0 alone
 
-        best = LSTMClassifier.from_config(model.config).to(device)
-        best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
-        metrics = finalise(out, best, config, data, manifest, progress, device, time.perf_counter() - started)
-    return TrainResult(out, metrics)
+            best = LSTMClassifier.from_config(model.config).to(device)
+            best.load_state_dict(load_tensors(out / BEST_WEIGHTS))
+            return finalise(out, best, config, data, manifest, progress, device, time.perf_counter() - started)
+
+        # Rank 0 finalises while the others wait for it, and every rank returns its metrics: no rank leaves
+        # the group while another works in it, and a launcher that keeps whichever rank's return value
+        # came last (Spark's TorchDistributor: each rank writes the one output file) gets the same one.
+        metrics = world.from_main(finish)
+    return TrainResult(out, metrics, rank=world.rank)
 
 
 def model_config(config: TrainConfig, data: TrainingData) -> ModelConfig:

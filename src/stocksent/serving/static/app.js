@@ -19,6 +19,12 @@ function resultRow(message, prediction) {
   const tr = cell("tr", undefined, "result");
   tr.appendChild(cell("td", message, "message"));
   const labelCell = cell("td");
+  if (prediction.label === null) {  // no words to score: no label, and the reason instead
+    labelCell.appendChild(cell("span", "none", "label"));
+    tr.appendChild(labelCell);
+    tr.appendChild(cell("td", prediction.reason, "prob"));
+    return tr;
+  }
   labelCell.appendChild(cell("span", prediction.label, "label " + prediction.label));
   tr.appendChild(labelCell);
   const probCell = cell("td", undefined, "prob");
