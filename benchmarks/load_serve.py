@@ -53,6 +53,36 @@ def wait_healthy(url: str, process: subprocess.Popen | None, timeout: float = 12
     raise SystemExit(f"server at {url} not healthy after {timeout:.0f} s")
 
 
+def server_for(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str] = ()
+) -> tuple[str, subprocess.Popen | None]:
+    """(URL, process): `stocksent serve --model args.model --workers args.workers EXTRA` on a free
+    loopback port, or the loopback server at `args.url` (no process)."""
+    if not (args.model or args.url):
+        parser.error("give --model DIR (to start a server) or --url")
+    if args.url:
+        url = args.url.rstrip("/")
+        host = urlsplit(url).hostname or ""
+        if not (host == "localhost" or host == "::1" or host.startswith("127.")):
+            parser.error("--url must be a loopback address (127.x.x.x, localhost, ::1): this is a local load test")
+        return url, None
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("stocksent")), "serve", "--model", args.model, "--port", str(port)]
+    command += ["--workers", str(args.workers), *extra]
+    return f"http://127.0.0.1:{port}", subprocess.Popen(command, stdout=subprocess.DEVNULL)  # its log shows here
+
+
+def stop_server(process: subprocess.Popen | None, timeout: float = 60.0) -> None:
+    """Stop a server this script started (SIGTERM, then SIGKILL after `timeout` s)."""
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its live descendants (uvicorn's workers), from /proc."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0.0
@@ -186,32 +216,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="server scoring threads per worker (default: its own)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
-    if not (args.model or args.url):
-        parser.error("give --model DIR (to start a server) or --url")
-
-    process = None
-    if args.url:
-        url = args.url.rstrip("/")
-        host = urlsplit(url).hostname or ""
-        if not (host == "localhost" or host == "::1" or host.startswith("127.")):
-            parser.error("--url must be a loopback address (127.x.x.x, localhost, ::1): this is a local load test")
-    else:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        command = [
-            str(Path(sys.executable).with_name("stocksent")),
-            "serve",
-            "--model",
-            args.model,
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--backend",
-            args.backend,
-        ]
-        command += ["--threads", str(args.threads)] if args.threads else []
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # its log (stderr) shows here
+    extra = ["--backend", args.backend] + (["--threads", str(args.threads)] if args.threads else [])
+    url, process = server_for(parser, args, extra)
     try:
         wait_healthy(url, process)
         messages = load_messages(Path(args.data))
@@ -232,12 +238,7 @@ def main() -> int:
             phase(host, port, messages, args.batched, args.batch_size, args.concurrency, pid)
         )
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_server(process)
     print(
         f"server {url}  workers {args.workers}  threads {args.threads or 1}  backend {args.backend}  "
         f"cpus {os.cpu_count()}  concurrency {args.concurrency}  "

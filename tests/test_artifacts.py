@@ -18,6 +18,7 @@ from stocksent.errors import StocksentError
 from stocksent.inference import network_logits
 from stocksent.model import LSTMClassifier
 from stocksent.sentiment import SentimentModel
+from stocksent.version import __version__
 from stocksent.vocab import Vocabulary
 
 MESSAGES = [
@@ -218,6 +219,40 @@ def test_config_fields_of_the_wrong_type(model_copy: Path, field: str, value) ->
     with pytest.raises(StocksentError) as info:
         SentimentModel.load(model_copy)
     assert CONFIG in str(info.value) and "\n" not in str(info.value)
+
+
+def with_version(model: Path, value) -> Path:
+    config = json.loads((model / CONFIG).read_text())
+    if value is KeyError:
+        config.pop("stocksent_version", None)
+    else:
+        config["stocksent_version"] = value
+    (model / CONFIG).write_text(json.dumps(config))
+    return model
+
+
+@pytest.mark.parametrize("version", ["99.0.0", "0.2.0", "1.0rc1"])
+def test_a_model_of_a_newer_format_is_refused_saying_to_upgrade(model_copy: Path, version: str) -> None:
+    message = assert_one_line_error(with_version(model_copy, version), CONFIG, version, __version__, "upgrade")
+    assert "newer" in message
+
+
+@pytest.mark.parametrize("version", [None, 123, {"major": 0}, [0, 1], "", "latest", True])
+def test_a_version_that_is_no_version_is_refused(model_copy: Path, version) -> None:
+    assert_one_line_error(with_version(model_copy, version), CONFIG, "stocksent_version must be a version")
+
+
+@pytest.mark.parametrize("version", [__version__, "0.1.7", "0.0.9", "0.1.0.dev3", KeyError])
+def test_this_an_older_a_patch_release_or_no_version_is_read(model_copy: Path, version) -> None:
+    """The rule: newer major.minor is refused; the same or older, a patch release, or no field
+    (a directory from before it was recorded) is read."""
+    model = SentimentModel.load(with_version(model_copy, version))
+    assert model.predict("$SPY calls").label in ("bullish", "bearish")
+
+
+def test_save_writes_this_stocksents_version(model_copy: Path, tmp_path: Path) -> None:
+    SentimentModel.load(with_version(model_copy, KeyError)).save(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / CONFIG).read_text())["stocksent_version"] == __version__
 
 
 def test_vocabulary_size_mismatch(model_copy: Path) -> None:

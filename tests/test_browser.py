@@ -1,4 +1,5 @@
-"""The web page in headless Chromium: type two messages, see two labelled results, keep a screenshot.
+"""The web page and /docs in headless Chromium: type two messages, see two labelled results, keep a
+screenshot; each page runs under its Content Security Policy without a violation.
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them). Without them the test is
 skipped on a developer's machine but fails in CI, where it must run.
@@ -42,6 +43,7 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: CSP violations land there
     for flag in [*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
         options.add_argument(flag)
     # An explicit driver path: Selenium Manager never tries to download one.
@@ -52,6 +54,23 @@ def browser(tmp_path):
     finally:
         driver.quit()
         shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def csp_violations(browser) -> list[str]:
+    """Console messages since the last call that say the Content Security Policy blocked something."""
+    return [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+def assert_the_policy_holds_and_is_enforced(browser) -> None:
+    """The page ran under its CSP without a single violation, and the CSP is really in force: an
+    inline script put into the page now is blocked (and reported, so the check above could fail)."""
+    assert csp_violations(browser) == []
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+        "document.body.appendChild(s);"
+    )
+    assert browser.execute_script("return window.injected") is None
+    assert csp_violations(browser) != []
 
 
 def test_page_scores_two_messages(browser, small_model_dir):
@@ -80,6 +99,7 @@ def test_page_scores_two_messages(browser, small_model_dir):
             width = float(style.split("width:")[1].split("%")[0])
             assert 0.0 <= value <= 1.0 and abs(width - value * 100) <= 0.11
 
+        assert_the_policy_holds_and_is_enforced(browser)
         ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "serve_page.png"))
         assert (ARTIFACTS / "serve_page.png").stat().st_size > 10_000
@@ -105,6 +125,7 @@ def test_docs_render_swagger_ui_without_a_cdn(browser, small_model_dir):
         predict.find_element(By.CSS_SELECTOR, ".opblock-summary").click()  # open it: the example body shows
         wait.until(lambda d: "$SPY breaking out" in predict.text)
 
+        assert_the_policy_holds_and_is_enforced(browser)
         ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "docs.png"))
         assert (ARTIFACTS / "docs.png").stat().st_size > 10_000

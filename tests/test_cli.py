@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -194,6 +195,34 @@ def test_predict_from_arguments_plain_output(small_model_dir, capsys) -> None:
     assert code == 0 and err == ""
     rows = expected_rows(small_model_dir, MESSAGES[:3])
     assert out.splitlines() == [f"{r['label']:<8} {r['p_bullish']:.3f}  {r['message']}" for r in rows]
+
+
+CONTROLS = [
+    "\x1b[2J\x1b[31mred $SPY\x1b[0m",
+    "\x1b]0;a new title\x07",
+    "\x9b31m a C1 CSI",
+    "over\u202eride",
+    "carriage\rreturn",
+    "tab\tnew\nline",
+    "del\x7f",
+]
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # all but \n
+
+
+def test_predict_never_prints_a_raw_control_character(small_model_dir, capsys, tmp_path) -> None:
+    code, stdout, _ = run_cli(capsys, "predict", "--model", small_model_dir, *CONTROLS)
+    assert code == 0 and len(stdout.splitlines()) == len(CONTROLS)  # one line per message, whatever it holds
+    assert not RAW_CONTROL.search(stdout), repr(stdout)
+    assert "\\x1b[2J" in stdout and "\\u202e" in stdout and "\\x0a" in stdout  # shown as escapes
+    code, stdout, _ = run_cli(capsys, "predict", "--model", small_model_dir, "--json", *CONTROLS)
+    assert code == 0 and not RAW_CONTROL.search(stdout), repr(stdout)
+    assert [json.loads(line)["message"] for line in stdout.splitlines()] == CONTROLS  # the same text
+    listed = tmp_path / "controls.jsonl"
+    listed.write_text("".join(json.dumps({"message": m}) + "\n" for m in CONTROLS), encoding="utf-8")
+    code, stdout, _ = run_cli(capsys, "predict", "--model", small_model_dir, "--input", listed)
+    assert code == 0 and not RAW_CONTROL.search(stdout), repr(stdout)
+    code, _, stderr = run_cli(capsys, "predict", "--model", tmp_path / "no\x1b[2Jsuch", "x")
+    assert code == 2 and "\x1b" not in stderr and "no\\x1b[2Jsuch" in stderr
 
 
 def test_predict_json_lines_in_input_order(small_model_dir, capsys, real_rows) -> None:

@@ -169,14 +169,7 @@ def runs(tmp_path_factory, data_slice) -> dict:
     root = tmp_path_factory.mktemp("ddp")
     with contextlib.redirect_stderr(io.StringIO()):
         single = train(preset("default", data=str(SLICE), out=str(root / "one"), num_threads=1, **SETTINGS))
-    nproc = subprocess.run(
-        [sys.executable, "-m", "stocksent", "train", "--data", str(SLICE), *FLAGS, "--nproc=2"]
-        + ["--out", str(root / "nproc")],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=ENV,
-    )
+    nproc = train_cli("--data", str(SLICE), *FLAGS, "--nproc=2", "--out", str(root / "nproc"))
     assert nproc.returncode == 0, nproc.stderr[-3000:]
     launched = torchrun("-m", "stocksent", "train", "--data", str(SLICE), *FLAGS, "--out", str(root / "torchrun"))
     assert launched.returncode == 0, launched.stderr[-3000:]
@@ -216,9 +209,14 @@ def test_rank_0_alone_prints_and_writes(runs) -> None:
         assert recorded["epochs"] == 2
 
 
-def test_resume_with_nproc_continues_a_one_process_run(runs, tmp_path) -> None:
-    """Stopped after epoch 1 in one process, finished by 2 processes: the model of the uninterrupted run."""
-    out = tmp_path / "resumed"
+def train_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m stocksent train ARGS` in a process of its own."""
+    command = [sys.executable, "-m", "stocksent", "train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, env=ENV)
+
+
+def stopped_after_one_epoch(out: Path) -> None:
+    """A one-process run in `out` stopped after its first epoch's checkpoint: one to resume."""
 
     class Stop(Exception):
         pass
@@ -228,14 +226,13 @@ def test_resume_with_nproc_continues_a_one_process_run(runs, tmp_path) -> None:
 
     with pytest.raises(Stop), contextlib.redirect_stderr(io.StringIO()):
         train(preset("default", data=str(SLICE), out=str(out), num_threads=1, **SETTINGS), on_epoch=stop)
-    done = subprocess.run(
-        [sys.executable, "-m", "stocksent", "train", "--data", str(SLICE), *FLAGS]
-        + ["--out", str(out), "--resume", "--nproc", "2"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=ENV,
-    )
+
+
+def test_resume_with_nproc_continues_a_one_process_run(runs, tmp_path) -> None:
+    """Stopped after epoch 1 in one process, finished by 2 processes: the model of the uninterrupted run."""
+    out = tmp_path / "resumed"
+    stopped_after_one_epoch(out)
+    done = train_cli("--data", str(SLICE), *FLAGS, "--out", str(out), "--resume", "--nproc", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert [line.split("...")[0] for line in EPOCH_LINE.findall(done.stderr)] == ["Epoch: 2/2"]
     resumed, single = metrics_of(out), runs["single"]
@@ -248,14 +245,7 @@ def test_an_existing_model_directory_is_one_error_line_from_every_rank(runs) -> 
     """Rank 0 finds the model (its directory may be on its machine only) and every rank stops with its
     error: one `stocksent: error:` line from the parent, status 2, the model left as it was."""
     before = (runs["root"] / "nproc" / "model.safetensors").read_bytes()
-    done = subprocess.run(
-        [sys.executable, "-m", "stocksent", "train", "--data", str(SLICE), *FLAGS, "--nproc=2"]
-        + ["--out", str(runs["root"] / "nproc")],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=ENV,
-    )
+    done = train_cli("--data", str(SLICE), *FLAGS, "--nproc=2", "--out", str(runs["root"] / "nproc"))
     assert done.returncode == 2, done.stderr[-3000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("stocksent: error: ") and "already holds a model" in last
@@ -288,3 +278,32 @@ def test_nproc_is_checked_and_free_on_resume() -> None:
 
     assert "nproc" in RESUME_FREE
     assert TrainConfig().nproc == 1
+
+
+def one_clean_error_line(done: subprocess.CompletedProcess, *words: str) -> str:
+    """A user's error from `train --nproc 2`: exit 2 and the one `stocksent: error:` line one process
+    gives, with no traceback and none of the launcher's report (py_callstack) in it or around it."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("stocksent: error: ")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    for bad in ("Traceback", "py_callstack", "extraInfo", "ChildFailedError", "ProcessRaisedException"):
+        assert bad not in done.stderr, done.stderr[-3000:]
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+def test_an_interrupted_directory_without_resume_is_one_clean_line_with_nproc(tmp_path) -> None:
+    out = tmp_path / "interrupted"
+    out.mkdir()
+    (out / "checkpoint.json").write_text("{}")
+    done = train_cli("--data", str(SLICE), *FLAGS, "--nproc=2", "--out", str(out))
+    one_clean_error_line(done, "holds an interrupted run", "--resume")
+
+
+def test_resume_with_a_changed_flag_is_one_clean_line_with_nproc(tmp_path) -> None:
+    out = tmp_path / "stopped"
+    stopped_after_one_epoch(out)
+    changed = [flag if not flag.startswith("--seed") else "--seed=6" for flag in FLAGS]
+    done = train_cli("--data", str(SLICE), *changed, "--out", str(out), "--resume", "--nproc", "2")
+    one_clean_error_line(done, "--seed 6 (the run started with 5)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 from conftest import DATA_PATH
+from process_helpers import run_in_read_only
 from stocksent.artifacts import load_model_dir, save_weights
 from stocksent.batching import iterate_batches
 from stocksent.cli import main
@@ -21,6 +24,7 @@ from stocksent.inference import onnx as export
 from stocksent.sentiment import SentimentModel
 from stocksent.splits import load_splits
 
+STOCKSENT = str(Path(sys.executable).with_name("stocksent"))
 MESSAGES = [
     "$SPY breaking out to new highs, loading calls 🚀",
     "$SPY this is going to crash hard, buying puts",
@@ -92,6 +96,7 @@ def test_onnx_matches_pytorch_on_the_whole_test_split(small_model_dir, tmp_path,
 
 def test_export_cli_writes_a_valid_model_with_dynamic_axes(model_dir, tmp_path, capsys):
     out = tmp_path / "out" / "stocksent.onnx"
+    out.parent.mkdir()  # an output's folder must exist (a missing one is refused, not made)
     assert main(["export", "--model", str(model_dir), "--onnx", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     proto = onnx.load(str(out))
@@ -202,3 +207,23 @@ def test_user_errors_are_one_line(model_dir, tmp_path, capsys):
     assert "is a directory" in capsys.readouterr().err
     assert main(["predict", "--model", str(model_dir), "--backend", "tensorflow", "x"]) == 2
     assert "unknown backend" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["/proc/x.onnx", "nonexist/dir/x.onnx"])
+def test_an_output_that_cannot_be_written_is_one_line_and_no_folder_is_made(model_dir, tmp_path, where, capsys):
+    where = where if where.startswith("/") else str(tmp_path / where)
+    assert main(["export", "--model", str(model_dir), "--onnx", where]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"stocksent: error: cannot write {where}: ") and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "nonexist").exists() and not Path("/proc/x.onnx").exists()
+
+
+def test_a_read_only_model_directory_is_one_line(model_dir, tmp_path):
+    """The default output, MODEL/model.onnx, in a folder no one may write: one line, exit 2."""
+    (done,) = run_in_read_only(model_dir, [STOCKSENT, "export", "--model", str(model_dir)])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"stocksent: error: cannot write {model_dir / 'model.onnx'}: Permission denied; "
+        "give --onnx a path in a folder you can write"
+    )
+    assert not (model_dir / "model.onnx").exists()

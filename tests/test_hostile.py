@@ -9,8 +9,18 @@ Property-based (Hypothesis, derandomized so CI sees the same examples every run)
   bad rows with a reason, or a one-line StocksentError.
 - the service's request parser: arbitrary bodies give messages or an ApiError (413/422) whose reply
   is short, valid UTF-8 JSON.
+- output files: any path shape (missing folders, directories, dangling links, /proc, /sys, devices,
+  names too long or holding control characters) is a writable target or a one-line error, and the
+  check makes no folder and leaves no file.
+- models: any JSON value in any field of config.json gives a model whose answers are
+  probabilities (NaN only for a message with no words), or a one-line StocksentError naming config.json.
+- HTTP on the wire: request lines, headers and bodies from a grammar (tokens, odd bytes, framing
+  headers in every combination) against a real uvicorn under both parsers: well-formed HTTP/1.1,
+  never a 5xx, every error the service's JSON.
 And schemathesis against the app's own OpenAPI schema, in process over ASGI: no 5xx, every reply
 valid JSON that conforms to the schema, every body the schema rejects refused with a 4xx.
+Processes, the family without a grammar, are killed for real in test_processes.py and
+test_serve_shutdown.py.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import string
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -155,13 +166,14 @@ request_bodies = st.one_of(
 @example(body=to_json({"messages": ["a" * 10_001]}))
 def test_request_parser_gives_messages_or_a_short_json_error(body):
     pytest.importorskip("fastapi")
-    from stocksent.serving.app import ApiError, parse_messages
+    from stocksent.serving.body import parse_messages
     from stocksent.serving.limits import MAX_CHARS, MAX_MESSAGES
+    from stocksent.serving.replies import ApiError
 
     try:
         messages = parse_messages(body)
     except ApiError as err:
-        assert err.status in (413, 422)
+        assert err.status in (413, 415, 422)
         reply = err.response()
         text = reply.body.decode("utf-8")  # strict: valid UTF-8
         parsed = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in a reply"))
@@ -182,10 +194,10 @@ def api_schema(small_model_dir):
 
     from stocksent.serving.factory import create_app
 
-    # A body the schema refuses gets 422, or 413 where it breaks a limit (too many messages, too long):
-    # both documented; schemathesis's default list of rejections lacks 413.
+    # A body the schema refuses gets 422, 413 where it breaks a limit (too many messages, too long), or
+    # 415 where its bytes are not UTF-8 (random bytes): all documented; schemathesis's default list lacks 413 and 415.
     config = SchemathesisConfig.from_dict(
-        {"checks": {"negative_data_rejection": {"expected-statuses": ["413", "422"]}}}
+        {"checks": {"negative_data_rejection": {"expected-statuses": ["413", "415", "422"]}}}
     )
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(small_model_dir), config=config)
 
@@ -213,4 +225,200 @@ def test_the_api_holds_to_its_schema(api_schema, mode):
 
     holds()
     statuses = {status for _, _, status in seen}
-    assert (200 in statuses) if mode == "positive" else statuses <= {413, 422}, statuses
+    assert (200 in statuses) if mode == "positive" else statuses <= {413, 415, 422}, statuses
+
+
+# --------------------------------------------------------------------------- output files
+
+path_shapes = st.sampled_from(
+    ["new", "missing-folder", "deep-missing-folder", "existing-file", "directory", "dangling-link", "link-to-dir",
+     "long-name", "control-name", "/proc/x.out", "/sys/x.out", "/dev/null", "/dev/full", "/"]
+)  # fmt: skip
+
+
+@settings(SETTINGS, max_examples=60)
+@given(shape=path_shapes, suffix=st.sampled_from([".csv", ".onnx", ".html", ""]))
+def test_an_output_file_is_writable_or_one_line_and_nothing_is_made(shape, suffix):
+    from stocksent.atomic import TEMP_TAG, check_output_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "old.csv").write_text("old")
+        (root / "dir").mkdir()
+        (root / "dangling").symlink_to(root / "gone" / "target.csv")
+        (root / "to-dir").symlink_to(root / "dir")
+        path = {
+            "new": root / f"out{suffix}",
+            "missing-folder": root / "nope" / f"out{suffix}",
+            "deep-missing-folder": root / "a" / "b" / "c" / f"out{suffix}",
+            "existing-file": root / "old.csv",
+            "directory": root / "dir",
+            "dangling-link": root / "dangling",
+            "link-to-dir": root / "to-dir",
+            "long-name": root / ("x" * 300 + suffix),
+            "control-name": root / f"out\n\x1b[2J{suffix}",
+        }.get(shape, Path(shape))
+        before = sorted(p.name for p in root.rglob("*"))
+        try:
+            target = check_output_file(path)
+        except StocksentError as err:
+            assert str(err).startswith(f"cannot write {path}") and str(err).count("\n") == path.name.count("\n")
+        else:
+            assert target.kind in ("replace", "stream")
+        after = sorted(p.name for p in root.rglob("*"))
+        assert after == before and not [n for n in after if TEMP_TAG in n]  # no folder made, no probe left
+        assert (root / "old.csv").read_text() == "old"
+
+
+# --------------------------------------------------------------------------- models
+
+config_fields = st.sampled_from(
+    [("threshold",), ("temperature",), ("text",), ("text", "keep_emoji"), ("text", "max_tokens"),
+     ("text", "keep_cashtags"), ("stocksent_version",), ("model",), ("model", "vocab_size"),
+     ("model", "embed_size"), ("model", "lstm_sizes"), ("model", "keep_prob"), ("model", "ngram_buckets")]
+)  # fmt: skip
+field_values = st.one_of(
+    json_values,
+    st.sampled_from([0, -1, 1, 2, 10**12, 0.5, 1e308, -0.0, "0.1.0", "99.0.0", [], [0], [10**9], {}, "", True]),
+)
+
+
+@settings(SETTINGS, max_examples=150)
+@given(changes=st.lists(st.tuples(config_fields, field_values), min_size=1, max_size=3))
+@example(changes=[(("model", "embed_size"), 10**12)])
+@example(changes=[(("model", "lstm_sizes"), [])])
+@example(changes=[(("stocksent_version",), {"major": 99})])
+def test_a_tampered_config_loads_or_is_one_line(synthetic_model_dir, changes):
+    """Any value in any field of config.json: a model whose answers are probabilities, or one line."""
+    import shutil
+
+    from stocksent.sentiment import SentimentModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(shutil.copytree(synthetic_model_dir, Path(tmp) / "model"))
+        config = json.loads((model_dir / "config.json").read_text())
+        for field, value in changes:
+            holder = config
+            for key in field[:-1]:
+                holder = holder.setdefault(key, {}) if isinstance(holder.get(key, {}), dict) else {}
+            holder[field[-1]] = value
+        (model_dir / "config.json").write_text(json.dumps(config))
+        try:
+            model = SentimentModel.load(model_dir)
+        except StocksentError as err:
+            assert str(err) and "\n" not in str(err) and "config.json" in str(err)
+            return
+        p = model.predict_proba(["$SPY calls", "", "puts 🚀"])
+        assert ((p[[0, 2]] >= 0) & (p[[0, 2]] <= 1)).all() and np.isnan(p[1]), p  # "" has no words: NaN
+
+
+# --------------------------------------------------------------------------- HTTP on the wire
+
+tokens = st.text(st.sampled_from(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"), min_size=1, max_size=12)
+wire_bytes = st.binary(max_size=40)
+# Mostly requests a client might send, sometimes anything: both the routes and the parser are reached.
+request_lines = st.tuples(
+    st.sampled_from(
+        ["GET"] * 3 + ["POST"] * 6 + ["HEAD", "PUT", "DELETE", "OPTIONS", "get", "BREW", "PRI", "M-SEARCH"]
+    ),
+    st.one_of(
+        *[st.sampled_from(["/", "/healthz", "/v1/predict", "/v1/predict", "/v1/model", "/docs", "/openapi.json"])] * 4,
+        st.sampled_from(["/nope", "*", "/v1/predict?x=1", "/%ff", "/static/../x", "//", "/v1/predict#f"]),
+        st.binary(min_size=1, max_size=30).map(lambda b: "/" + b.decode("latin-1")),
+    ),
+    st.sampled_from(["HTTP/1.1"] * 6 + ["HTTP/1.0", "HTTP/2.0", "HTTP/1.1 extra", "http/1.1", ""]),
+)
+well_formed = st.tuples(tokens, st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30))
+header_lines = st.lists(
+    st.one_of(
+        *[well_formed] * 6,
+        st.tuples(
+            st.sampled_from(["Content-Type", "Content-Encoding", "Expect", "Transfer-Encoding", "Content-Length"]),
+            st.sampled_from(
+                [
+                    "application/json",
+                    "text/plain",
+                    "application/json; charset=utf-16",
+                    "gzip",
+                    "identity",
+                    "100-continue",
+                    "chunked",
+                    "0",
+                    "-1",
+                    "1e3",
+                    "99999999999999999999",
+                    "",
+                ]
+            ),
+        ),  # fmt: skip
+        st.tuples(tokens, st.text(st.characters(min_codepoint=128, max_codepoint=255), max_size=10)),
+        st.tuples(wire_bytes.map(lambda b: b.decode("latin-1")), wire_bytes.map(lambda b: b.decode("latin-1"))),
+    ),
+    max_size=3,
+)
+
+
+def raw_request(line, headers, body: bytes) -> bytes:
+    """The request's bytes; a body gets its right Content-Length unless the headers frame it already."""
+    method, target, version = line
+    head = f"{method} {target} {version}".rstrip().encode("latin-1") + b"\r\nHost: x\r\n"
+    for name, value in headers:
+        head += f"{name}: {value}".encode("latin-1") + b"\r\n"
+    framed = {name.lower() for name, _ in headers} & {"content-length", "transfer-encoding"}
+    if body and not framed:
+        head += b"Content-Length: %d\r\n" % len(body)
+    return head + b"Connection: close\r\n\r\n" + body
+
+
+def wire_exchange(url: str, data: bytes) -> bytes:
+    import contextlib
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as conn:
+        with contextlib.suppress(OSError):
+            conn.sendall(data)
+        conn.settimeout(30)
+        received = b""
+        with contextlib.suppress(OSError):
+            while chunk := conn.recv(65536):
+                received += chunk
+    return received
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def wire_server(request, small_model_dir):
+    pytest.importorskip("uvicorn")
+    from serve_helpers import running_server
+
+    with running_server(
+        small_model_dir, "--http", request.param, "--header-timeout", "1", "--body-timeout", "1"
+    ) as url:
+        yield url
+
+
+@settings(SETTINGS, max_examples=200)
+@given(line=request_lines, headers=header_lines, body=st.one_of(st.just(b""), wire_bytes, request_bodies))
+@example(line=("POST", "/v1/predict", "HTTP/1.1"), headers=[("Content-Length", "5"), ("Content-Length", "6")], body=b"")
+@example(line=("GET", "/\u00e9", "HTTP/1.1"), headers=[], body=b"")
+@example(
+    line=("POST", "/v1/predict", "HTTP/1.1"),
+    headers=[("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
+    body=b"0\r\n\r\n",
+)
+def test_any_request_on_the_wire_gets_a_well_formed_answer(wire_server, line, headers, body):
+    """Whatever bytes a request holds, the server answers with well-formed HTTP/1.1, never a 5xx,
+    and every error is the service's JSON (or, for a request it cannot read at all, it closes)."""
+    raw = wire_exchange(wire_server, raw_request(line, headers, body))
+    if not raw:  # nothing answerable: a half request the deadline ended, closed
+        return
+    head, _, content = raw.partition(b"\r\n\r\n")
+    status_line, *header_block = head.decode("latin-1").split("\r\n")
+    assert status_line.startswith("HTTP/1.1 ") and status_line[9:12].isdigit(), raw[:200]
+    status = int(status_line[9:12])
+    assert status < 500, raw[:500]
+    fields = dict(h.lower().split(": ", 1) for h in header_block if ": " in h)
+    if status >= 400:
+        assert fields.get("content-type") == "application/json", raw[:300]
+        if line[0] != "HEAD":
+            assert json.loads(content)["error"], raw[:300]

@@ -21,7 +21,7 @@ HEAVY = ("torch", "matplotlib", "sklearn", "tqdm", "pyarrow", "pandas", "scipy",
 # < training and the report < the adapters < the command line. A dotted entry puts one module apart.
 LAYERS = [
     ("version", "lazy", "errors", "compiled"),
-    ("atomic", "text", "labels", "columns"),
+    ("atomic", "lifetime", "text", "labels", "columns"),
     ("config", "writers", "vocab", "dataset", "readers"),
     ("tokens", "encoding"),
     ("batching", "model", "corpus"),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import shutil
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from conftest import DATA_PATH
+from process_helpers import run_in_read_only
 from stocksent.cli import main
 from stocksent.evaluation.report import N_WORST, SECTIONS
 from stocksent.tools.baseline import run_baseline
 
+STOCKSENT = str(Path(sys.executable).with_name("stocksent"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CHROME_FLAGS = (
@@ -135,3 +138,28 @@ def test_report_renders_in_chromium(report):
         assert driver.save_screenshot(str(ARTIFACTS / "report.png"))
     finally:
         driver.quit()
+
+
+def test_a_read_only_model_directory_is_one_line(small_model_dir, tmp_path):
+    """The default output, MODEL/report.html, in a folder no one may write: one line, exit 2; with
+    --out elsewhere the same read-only model gives its report."""
+    model = shutil.copytree(small_model_dir, tmp_path / "model")
+    out = tmp_path / "elsewhere.html"
+    refused, written = run_in_read_only(
+        model,
+        [STOCKSENT, "report", "--model", str(model)],
+        [STOCKSENT, "report", "--model", str(model), "--out", str(out)],
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        f"stocksent: error: cannot write {model / 'report.html'}: Permission denied; "
+        "give --out a path in a folder you can write"
+    )
+    assert written.returncode == 0, written.stderr
+    assert out.stat().st_size > 10_000
+
+
+def test_a_missing_output_folder_is_refused_not_made(small_model_dir, tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "report.html"
+    assert main(["report", "--model", str(small_model_dir), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "no").exists()

@@ -309,6 +309,20 @@ def test_existing_directory_without_resume_is_an_error(runs) -> None:
     assert {p.name: p.read_bytes() for p in runs["a"].iterdir()} == before
 
 
+def test_a_failed_run_leaves_no_empty_out_directory(tmp_path) -> None:
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("message,sentiment\n$SPY up,Bullish\n$SPY down,Bearish\n", encoding="utf-8")
+    out = tmp_path / "new" / "deeper" / "run"
+    with pytest.raises(StocksentError, match="too few"):
+        train(preset("default", **{**SETTINGS, "data": str(tiny), "out": str(out)}))
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(StocksentError, match="too few"):
+        train(preset("default", **{**SETTINGS, "data": str(tiny), "out": str(existing)}))
+    assert existing.is_dir() and list(existing.iterdir()) == []  # a folder it did not make is left
+
+
 def test_resume_with_nothing_to_resume_is_an_error(tmp_path) -> None:
     with pytest.raises(StocksentError, match="nothing to resume"):
         train(TrainConfig(out=str(tmp_path / "empty"), resume=True))

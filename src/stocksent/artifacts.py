@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from stocksent.atomic import write_bytes, write_json
 from stocksent.config import ModelConfig
 from stocksent.errors import StocksentError
 from stocksent.model import LSTMClassifier
+from stocksent.version import __version__
 from stocksent.vocab import Vocabulary
 
 WEIGHTS, CONFIG, VOCAB, METRICS, CURVE = (
@@ -214,7 +216,9 @@ def check_model_config(config: Mapping[str, Any], where: str = "the model's conf
     the text options (keep_emoji and keep_cashtags booleans, max_tokens a positive whole number).
 
     A NaN threshold would label every message bearish; a negative max_tokens would crash later.
+    The stocksent that wrote it must not be newer than this one (check_format_version).
     """
+    check_format_version(config, where)
 
     def bad(field: str, expected: str, value: Any) -> StocksentError:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
@@ -235,6 +239,36 @@ def check_model_config(config: Mapping[str, Any], where: str = "the model's conf
     max_tokens = text.get("max_tokens", 100)
     if not (isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 1 <= max_tokens <= MAX_TOKENS):
         raise bad("text.max_tokens", f"a whole number from 1 to {MAX_TOKENS:,}", max_tokens)
+
+
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:[.+\-a-z0-9]*)")
+
+
+def check_format_version(config: Mapping[str, Any], where: str = "the model's config") -> None:
+    """The rule for config.json's `stocksent_version` (the stocksent that wrote the directory): a
+    version newer than this stocksent in its first two parts (major.minor) is refused, as its format
+    may hold what this one would misread; this or an older one (a patch release never changes the
+    format) is read, and so is a directory without the field (written before it was recorded: read
+    as the oldest format, 0.1). Anything else there (null, a number, an object) is refused.
+
+    >>> check_format_version({"stocksent_version": "99.0.0"})  # doctest: +SKIP
+    StocksentError: the model's config was written by stocksent 99.0.0, newer than this stocksent ...
+    """
+    if "stocksent_version" not in config:
+        return
+    written = config["stocksent_version"]
+    match = _VERSION.fullmatch(written.strip().lower()) if isinstance(written, str) else None
+    if match is None:
+        shown = repr(written) if len(repr(written)) <= 40 else repr(written)[:37] + "..."
+        raise StocksentError(
+            f"{where} is invalid: stocksent_version must be a version such as {__version__!r}; got {shown}"
+        )
+    mine = _VERSION.match(__version__)
+    if (int(match[1]), int(match[2])) > (int(mine[1]), int(mine[2])):
+        raise StocksentError(
+            f"{where} was written by stocksent {written}, newer than this stocksent {__version__}: "
+            "upgrade stocksent (pip install --upgrade stocksent) to load it"
+        )
 
 
 def _is_real(value: Any) -> bool:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from stocksent.errors import StocksentError
+
 log = logging.getLogger(__name__)
 
 # Read once at import (reading it means setting it, which is not thread-safe later).
@@ -80,6 +82,38 @@ def write_target(path: str | os.PathLike) -> Target:
     if stat.S_ISREG(mode):
         return Target("replace", Path(os.path.realpath(path)), via_symlink=len(chain) > 1)
     return Target("stream", path)  # character device, FIFO (a socket fails to open with its own error)
+
+
+def check_output_file(path: str | os.PathLike, hint: str = "") -> Target:
+    """`path` checked as a command's output file before the work that fills it: not a directory or a
+    block device, in a folder that exists (never created: a mistyped folder is refused) and where this
+    process can create a file (tried with a temp file: a read-only folder or filesystem, /proc, ...).
+    StocksentError, one line naming the path, the reason and `hint`, otherwise.
+
+    >>> check_output_file("/nonexist/dir/x.onnx")  # doctest: +SKIP
+    StocksentError: cannot write /nonexist/dir/x.onnx: the folder /nonexist/dir does not exist; create it first
+    """
+    try:
+        target = write_target(path)
+    except OSError as err:
+        raise cannot_write(path, err, hint) from None
+    if target.kind == "stream":
+        return target
+    folder = target.path.parent
+    if not folder.is_dir():
+        raise StocksentError(f"cannot write {path}: the folder {folder} does not exist; create it first")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.path.name[:_NAME_ROOM]}{TEMP_TAG}{os.getpid()}-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise cannot_write(path, err, hint) from None
+    return target
+
+
+def cannot_write(path: str | os.PathLike, err: OSError, hint: str = "") -> StocksentError:
+    """The one line for an output that could not be written: which, why, and what to do."""
+    return StocksentError(f"cannot write {path}: {err.strerror or err}" + (f"; {hint}" if hint else ""))
 
 
 def _link_chain(path: Path) -> list[str]:

@@ -44,6 +44,7 @@ from stocksent.inference import DEFAULT_BATCH, Engine, describe, engine_for, sig
 from stocksent.inference.workers import map_chunks
 from stocksent.labels import prediction_fields
 from stocksent.text import TextOptions
+from stocksent.version import __version__
 from stocksent.vocab import Vocabulary
 
 
@@ -286,7 +287,9 @@ class SentimentModel:
         occupied = target.is_dir() and any(target.iterdir())
         if occupied and not (target / CONFIG).is_file():
             raise StocksentError(f"{target} is not empty and holds no model: choose a new or empty directory")
+        # Written in this stocksent's format, whoever wrote the directory it came from (check_format_version).
         config = {**self.config, "text": self.text_options.to_dict(), "threshold": self.threshold}
+        config["stocksent_version"] = __version__
         config.pop("model", None)  # save_model_dir writes the network's own sizes
         staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
         try:

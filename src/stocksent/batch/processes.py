@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from stocksent.batch.scorer import BatchScorer
+from stocksent.lifetime import start_worker, stop_fork_server
 
 __all__ = ["score_chunk", "worker_processes"]
 
@@ -39,7 +41,9 @@ def worker_processes(scorer: BatchScorer, workers: int):
         context.set_forkserver_preload(["torch", "stocksent.sentiment"])
     else:
         context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(scorer,))
+    # Each worker ends with this process, however it ends (kill -9 included): see stocksent/lifetime.py.
+    initargs = (os.getpid(), _init_worker, (scorer,))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=initargs)
     try:
         yield pool
     except BaseException:
@@ -47,3 +51,4 @@ def worker_processes(scorer: BatchScorer, workers: int):
         raise
     else:
         pool.shutdown(wait=True)
+        stop_fork_server()  # now, not when this process exits: a finished run leaves no process behind

@@ -15,6 +15,7 @@ import threading
 
 from stocksent import __version__
 from stocksent.cli import baseline, bench, evaluate, export, index, predict, report, score, serve, train, tune
+from stocksent.cli.terminal import printable
 from stocksent.errors import StocksentError
 
 COMMANDS = [train, evaluate, predict, score, index, serve, export, baseline, report, tune, bench]
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         with terminate_as_exception():
             return args.handler(args)
     except StocksentError as err:
-        print(f"stocksent: error: {err}", file=sys.stderr)
+        print(f"stocksent: error: {printable(str(err))}", file=sys.stderr)  # a file name may hold escapes
         return 2
     except KeyboardInterrupt:
         print("stocksent: interrupted", file=sys.stderr)

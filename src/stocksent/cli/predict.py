@@ -3,6 +3,7 @@
 A file or stdin is read, scored and written `CHUNK` messages at a time, so memory stays flat however
 long the input (measured in benchmarks/predict_memory.py). `--output` appears whole or not at all
 (stocksent.atomic); written to stdout, a run that fails part way has printed the chunks before it.
+What is printed never holds a raw control character: a message's ANSI escapes are shown, not run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from stocksent.cli.terminal import json_escaped, printable
 from stocksent.labels import NO_WORDS
 
 CHUNK = 10_000  # messages per read-score-write step: ~15 MB in flight; larger chunks are no faster
@@ -110,10 +112,11 @@ def result_schema() -> Any:
 
 
 def terminal_line(message: str, label: str | None, p_bullish: float | None) -> str:
-    """What `predict` prints per message: label, P(bullish) and the message; a dash for no label."""
+    """What `predict` prints per message: label, P(bullish) and the message (its control characters
+    shown as escapes); a dash for no label."""
     if label is None:
-        return f"{'-':<8} {'-':<5}  {message}  ({NO_WORDS})"
-    return f"{label:<8} {p_bullish:.3f}  {message}"
+        return f"{'-':<8} {'-':<5}  {printable(message)}  ({NO_WORDS})"
+    return f"{label:<8} {p_bullish:.3f}  {printable(message)}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,9 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         count, where = write_output(args.output, args.format, scored())
         print(f"wrote {count} predictions to {where}", file=sys.stderr)
-    elif args.json:
+    elif args.json:  # to the terminal (or a pipe): no control character left raw (cli.terminal)
         for batch in scored():
-            sys.stdout.write(jsonl_text(batch))
+            sys.stdout.write(json_escaped(jsonl_text(batch)))
             sys.stdout.flush()
     else:
         for batch in scored():

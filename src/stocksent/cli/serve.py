@@ -43,6 +43,11 @@ def register(sub) -> None:
         metavar="SECONDS",
         help="a request's body must arrive within this, each part within 10 s (default 60; else 408)",
     )
+    p.add_argument(
+        "--http",
+        choices=["httptools", "h11"],
+        help="HTTP/1.1 parser (default httptools where installed, else h11)",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
     p.set_defaults(handler=run)
 
@@ -60,5 +65,6 @@ def run(args: argparse.Namespace) -> int:
         args.threads,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
+        http=args.http,
     )
     return 0

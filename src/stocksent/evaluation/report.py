@@ -274,7 +274,7 @@ def write_report(
     data_path: str | Path | None = None,
 ) -> Path:
     from stocksent.artifacts import MODEL_FILES
-    from stocksent.atomic import atomic_open
+    from stocksent.atomic import atomic_open, cannot_write, check_output_file
     from stocksent.writers import refuse_inputs
 
     out = Path(out) if out else Path(model_dir) / "report.html"
@@ -283,7 +283,12 @@ def write_report(
     inputs = [Path(model_dir) / name for name in (*MODEL_FILES, "metrics.json")]
     inputs += [Path(p) for p in (data_path, baseline_dir and Path(baseline_dir) / "metrics.json") if p]
     refuse_inputs([out], inputs)
+    hint = "give --out a path in a folder you can write"
+    check_output_file(out, hint)  # before the report's work
     page = build_report(model_dir, baseline_dir, data_path)
-    with atomic_open(out, "w", encoding="utf-8") as handle:
-        handle.write(page)
+    try:
+        with atomic_open(out, "w", encoding="utf-8") as handle:
+            handle.write(page)
+    except OSError as err:
+        raise cannot_write(out, err, hint) from None
     return out

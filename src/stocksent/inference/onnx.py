@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from stocksent.artifacts import METRICS, MODEL_FILES, WEIGHTS, load_model_dir
-from stocksent.atomic import write_bytes
+from stocksent.atomic import cannot_write, check_output_file, write_bytes
 from stocksent.errors import StocksentError
 from stocksent.inference.engine import DEFAULT_BATCH, LengthBatch, by_length
 from stocksent.model import LSTMClassifier
@@ -113,7 +113,12 @@ def export_model_dir(directory: str | Path, out: str | Path | None = None) -> Pa
     network, _, _ = load_model_dir(directory)
     if out.is_dir():
         raise StocksentError(f"--onnx {out} is a directory: give a file path such as {out / ONNX_FILE}")
-    write_bytes(out, onnx_bytes(network, weights_sha256(directory)))
+    hint = "give --onnx a path in a folder you can write"
+    check_output_file(out, hint)  # before the export's work
+    try:
+        write_bytes(out, onnx_bytes(network, weights_sha256(directory)))
+    except OSError as err:
+        raise cannot_write(out, err, hint) from None
     return out
 
 

@@ -14,3 +14,11 @@ BODY_TIMEOUT_S = 60.0
 BODY_IDLE_TIMEOUT_S = 10.0
 # Client-given text (an unknown key, a value) is echoed in an error reply up to this many characters.
 ECHO_CHARS = 100
+# Work in flight: the bodies of the requests being read, parsed, waiting or scored hold at most this
+# together (a request alone always gets in); a request that finds no room waits up to QUEUE_WAIT_S,
+# then gets a JSON 503 with Retry-After: RETRY_AFTER_S (admission.py).
+MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
+QUEUE_WAIT_S = 5.0
+RETRY_AFTER_S = 1
+# SIGTERM: requests in flight get this long to finish (then a JSON 503); waiting ones a 503 at once.
+SHUTDOWN_GRACE_S = 10

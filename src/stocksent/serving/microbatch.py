@@ -67,6 +67,9 @@ class MicroBatcher:
 
     def _work(self) -> None:
         while (jobs := self._take()) is not None:
+            jobs = [job for job in jobs if not job[1].done()]  # cancelled meanwhile: nobody waits for it
+            if not jobs:
+                continue
             try:
                 probs = self._score([m for messages, _, _ in jobs for m in messages])
             except BaseException as err:  # every waiting request must hear about it

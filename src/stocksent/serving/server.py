@@ -2,11 +2,13 @@
 
 FastAPI and uvicorn are an optional extra (`stocksent[serve]`), so this module never imports them
 at import time: the CLI registers `serve` without them. The app is built in factory.py, its routes
-live in app.py, the limits on a request's head in protocol.py, the workers' entry in worker.py.
+live in app.py, the limits on a request's head in protocol.py, the workers' entry in worker.py and
+their supervisor in supervisor.py.
 
 `--workers N`: the parent loads (so checks) the model and pins the sha256 of its weights, config
 and vocabulary; each worker loads the files only if they still have those digests, else it refuses
-to start, uvicorn stops the others, and `run` raises: one port never serves two models.
+to start, uvicorn stops the others, and `run` raises: one port never serves two models. Each worker
+ends as soon as the parent does, however it ends (kill -9 included), so the port is free again.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 from stocksent.artifacts import MODEL_FILES, sha256_files
 from stocksent.errors import StocksentError
 from stocksent.serving.factory import create_app, require_serve_extra
-from stocksent.serving.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_HEADER_BYTES
-from stocksent.serving.worker import BACKEND_ENV, BODY_TIMEOUT_ENV, MODEL_ENV, SHA256_ENV, THREADS_ENV
+from stocksent.serving.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_HEADER_BYTES, SHUTDOWN_GRACE_S
+from stocksent.serving.worker import BACKEND_ENV, BODY_TIMEOUT_ENV, MODEL_ENV, PARENT_ENV, SHA256_ENV, THREADS_ENV
 
 __all__ = ["run"]
 
@@ -50,34 +52,44 @@ def run(
     threads: int = 1,
     header_timeout: float = HEADER_TIMEOUT_S,
     body_timeout: float = BODY_TIMEOUT_S,
+    http: str | None = None,
 ) -> None:
     """Serve until interrupted. The model is loaded (so checked) before the port opens.
 
     A request's head must arrive within `header_timeout` seconds and its body within `body_timeout`
-    (a 408 and the connection closed otherwise); idle keep-alive connections close after 5 s.
+    (a 408 and the connection closed otherwise); idle keep-alive connections close after 5 s. `http`:
+    the HTTP parser, "httptools" (the default where installed) or "h11".
+
+    SIGTERM (or Ctrl-C) stops it gracefully: requests waiting for room get a 503 at once, those in
+    flight have SHUTDOWN_GRACE_S seconds to finish (then a 503), and the signal is raised again once
+    every worker is down, so that the command ends as any other stopped by it (exit status 143).
     """
     require_serve_extra()
     import torch
     import uvicorn
 
-    from stocksent.serving.protocol import GuardedHttp
+    from stocksent.serving.protocol import DEFAULT_HTTP, PROTOCOLS
 
+    if (http or DEFAULT_HTTP) not in PROTOCOLS:
+        raise StocksentError(f"--http {http}: use one of {', '.join(sorted(PROTOCOLS))}")
     check_port_free(host, port)
     torch.set_num_threads(1)  # one core per scoring thread; more cores: more --workers
     app = create_app(model_dir, backend, threads, body_timeout=body_timeout)  # a bad model directory fails here
     pinned = app.state.sha256  # what every worker must find
-    http = functools.partial(GuardedHttp, header_timeout=header_timeout, max_header_bytes=MAX_HEADER_BYTES)
+    protocol = functools.partial(
+        PROTOCOLS[http or DEFAULT_HTTP], header_timeout=header_timeout, max_header_bytes=MAX_HEADER_BYTES
+    )
     options = dict(
         host=host,
         port=port,
         access_log=access_log,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         timeout_keep_alive=5,
-        http=http,
+        http=protocol,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
     if workers == 1:
-        uvicorn.run(app, **options)
+        uvicorn.run(app, **options)  # uvicorn raises the signal that stopped it again on the way out
         return
     del app  # each worker process loads its own copy, of the pinned files only
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
@@ -90,10 +102,14 @@ def run(
             THREADS_ENV: str(threads),
             SHA256_ENV: json.dumps(pinned),
             BODY_TIMEOUT_ENV: repr(body_timeout),
+            PARENT_ENV: str(os.getpid()),  # each worker ends with this process (lifetime.exit_with)
         }
     )
+    from stocksent.serving.supervisor import Supervisor
+
+    config = uvicorn.Config("stocksent.serving.worker:app", factory=True, workers=workers, **options)
     try:
-        uvicorn.run("stocksent.serving.worker:app", factory=True, workers=workers, **options)
+        Supervisor(config, sockets=[config.bind_socket()]).run()
     except SystemExit as stop:  # uvicorn exits 3 when a worker refused to start
         if stop.code not in (0, None):
             raise StocksentError(_stopped_because(model_dir, pinned)) from None

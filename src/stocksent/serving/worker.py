@@ -4,7 +4,9 @@ A worker first checks the model files against the sha256 digests the parent pinn
 imports torch: one that finds other files refuses within a second of starting, while uvicorn's
 supervisor still answers its health pings promptly, so the parent stops at once (a worker that dies
 in the middle of a slow import can leave the supervisor waiting a whole health-check timeout). The
-load checks the digests again on the very bytes it reads (artifacts.load_model_files).
+load checks the digests again on the very bytes it reads (artifacts.load_model_files). And first of
+all a worker ties its life to the parent's (lifetime.exit_with): a `kill -9` of `serve` leaves no
+worker answering on the port.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import os
 import sys
 from pathlib import Path
 
+from stocksent.lifetime import exit_with
+
 MODEL_ENV, BACKEND_ENV, THREADS_ENV = "STOCKSENT_SERVE_MODEL", "STOCKSENT_SERVE_BACKEND", "STOCKSENT_SERVE_THREADS"
 SHA256_ENV, BODY_TIMEOUT_ENV = "STOCKSENT_SERVE_SHA256", "STOCKSENT_SERVE_BODY_TIMEOUT"
+PARENT_ENV = "STOCKSENT_SERVE_PARENT"  # the PID of `serve` itself: a worker ends as soon as it does
 REFUSED = 3  # a worker's exit status when it refuses to start (uvicorn's STARTUP_FAILURE: the parent stops)
 
 
@@ -41,8 +46,11 @@ def changed_files(directory: Path, pinned: dict[str, str]) -> list[str]:
 
 
 def app():
-    """uvicorn's app factory in each worker: the pinned files checked, then the model loaded (the
-    digests checked again on the bytes it reads), with one torch thread as the parent has."""
+    """uvicorn's app factory in each worker: tied to the parent's life, the pinned files checked, then
+    the model loaded (the digests checked again on the bytes it reads), with one torch thread as the
+    parent has."""
+    if PARENT_ENV in os.environ:
+        exit_with(int(os.environ[PARENT_ENV]))
     directory = Path(os.environ[MODEL_ENV])
     pinned = json.loads(os.environ.get(SHA256_ENV, "{}"))
     changed = changed_files(directory, pinned)

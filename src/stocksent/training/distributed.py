@@ -396,7 +396,8 @@ def launch(entry: Callable[..., Any], args: tuple, nproc: int) -> dict[int, Any]
     `torchrun --standalone --nproc-per-node nproc` starts them; returns each rank's return value.
 
     The children log as this process does (the "stocksent" logger's level, its lines on stderr where
-    this process has a handler). A rank that fails stops the others; its error is raised here.
+    this process has a handler). A rank that fails stops the others; its error is raised here: a
+    `StocksentError` (what a user can cause) as the one line it is, anything else with the rank's traceback.
 
     >>> launch(train_rank, (config.to_dict(),), nproc=2)[0]  # doctest: +SKIP
     """
@@ -422,18 +423,30 @@ def launch(entry: Callable[..., Any], args: tuple, nproc: int) -> dict[int, Any]
     # The launcher handles these signals itself (it stops the ranks); ours come back afterwards.
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        return elastic_launch(config, _child)(entry, args, logging_state)
+        results = elastic_launch(config, _child)(entry, args, logging_state)
     except ChildFailedError as err:
         rank, failure = err.get_first_failure()
-        raise StocksentError(
-            f"training process rank {rank} failed ({failure.message}); see its traceback above"
-        ) from None
+        message = failure.message.get("message", "") if isinstance(failure.message, dict) else failure.message
+        first = str(message).strip().splitlines()[0] if str(message).strip() else "no message"
+        raise StocksentError(f"training process rank {rank} failed ({first}); see its traceback above") from None
     except SignalException as err:  # Ctrl-C or a kill: the ranks are stopped; the signal is ours again
         _restore(handlers)
         signal.raise_signal(err.sigval)
         raise
     finally:
         _restore(handlers)
+    refused = [results[rank] for rank in sorted(results) if isinstance(results[rank], RankError)]
+    if refused:  # the ranks stop together on a user's error (World.agreed): one line, as one process gives
+        raise StocksentError(refused[0].message)
+    return results
+
+
+@dataclass(frozen=True)
+class RankError:
+    """A rank's `StocksentError`, returned rather than raised: raised, the launcher would log each
+    rank's traceback and wrap the line in its own report (py_callstack and all)."""
+
+    message: str
 
 
 def _restore(handlers: dict) -> None:
@@ -457,3 +470,5 @@ def _child(entry: Callable[..., Any], args: tuple, logging_state: tuple[int, boo
         return entry(*args)
     except KeyboardInterrupt:  # Ctrl-C reaches every rank; the launching process says "interrupted" once
         raise SystemExit(130) from None
+    except StocksentError as err:  # a user's error: the launching process says it once (launch)
+        return RankError(str(err))

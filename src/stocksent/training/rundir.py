@@ -30,7 +30,26 @@ RUN_FILES = (VOCAB, WEIGHTS, METRICS, CURVE, CHECKPOINT_WEIGHTS, BEST_WEIGHTS)
 
 @contextlib.contextmanager
 def claimed(out: Path, resume: bool) -> Iterator[Path]:
-    """Lock `out` for this run and check that the run may start there (see the module docstring)."""
+    """Lock `out` for this run and check that the run may start there (see the module docstring).
+
+    A run that fails leaves no empty folder behind: those it created are removed again if nothing
+    was written in them (a run that got as far as a checkpoint leaves it, for --resume).
+    """
+    created = [p for p in (out.absolute(), *out.absolute().parents) if not p.exists()]  # the deepest first
+    try:
+        with _locked(out, resume):
+            yield out
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()  # refuses a folder that is not empty
+            except OSError:
+                break
+        raise
+
+
+@contextlib.contextmanager
+def _locked(out: Path, resume: bool) -> Iterator[Path]:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
