@@ -1,0 +1,130 @@
+"""`batch.threads.ordered_threads`, what `stocksent score` scores with where the compiled core runs:
+results in input order, never more than `workers` threads computing (the caller's writing
+included), bounded items in flight, errors raised in the caller, and no thread left running when
+the block ends. Sleeps only make the threads interleave; nothing here measures speed."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from stocksent.batch.threads import ordered_threads
+
+
+class Busy:
+    """Counts the sections running at once (the function's and the caller's), and the items taken."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.taken = 0
+
+    def __enter__(self):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.now -= 1
+
+    def items(self, count: int):
+        for i in range(count):
+            with self.lock:
+                self.taken += 1
+            yield i
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_results_come_in_order_and_at_most_workers_compute_at_once(workers):
+    busy, rng = Busy(), random.Random(workers)
+    delays = [rng.uniform(0, 0.004) for _ in range(120)]
+
+    def square(i: int) -> int:
+        with busy:
+            time.sleep(delays[i])
+            return i * i
+
+    got, in_flight = [], []
+    with ordered_threads(workers) as pool:
+        for i, result in pool.map(square, busy.items(len(delays))):
+            with busy:  # the caller's own work on a result takes one of the permits
+                in_flight.append(busy.taken - len(got))
+                got.append((i, result))
+                time.sleep(0.001)
+    assert got == [(i, i * i) for i in range(len(delays))]
+    assert busy.most <= workers
+    assert max(in_flight) <= 2 * workers  # taken but not yet handled: the memory bound
+    if workers > 1:
+        assert busy.most > 1  # they did run side by side
+
+
+def test_a_released_permit_lets_another_thread_compute_while_this_one_waits():
+    busy = Busy()
+    released = []
+
+    def work(i: int) -> int:
+        with busy:
+            time.sleep(0.002)
+        pool.release()  # e.g. before an fsync: from here on this thread holds no core
+        released.append(i)
+        time.sleep(0.004)
+        return i
+
+    with ordered_threads(1) as pool:
+        assert [r for _, r in pool.map(work, busy.items(20))] == list(range(20))
+    assert busy.most == 1 and sorted(released) == list(range(20))
+
+
+@pytest.mark.parametrize("where", ["function", "items"])
+def test_an_error_in_a_thread_is_raised_in_the_caller_and_every_thread_ends(where):
+    before = set(threading.enumerate())
+
+    def items():
+        yield from range(10)
+        if where == "items":
+            raise ValueError("bad row")
+        yield from range(10, 50)
+
+    def work(i: int) -> int:
+        if where == "function" and i == 7:
+            raise ValueError("bad row")
+        time.sleep(0.001)
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="bad row"):
+        with ordered_threads(2) as pool:
+            for i, _ in pool.map(work, items()):
+                got.append(i)
+    assert got == list(range(len(got))) and len(got) <= 10
+    assert [t for t in threading.enumerate() if t not in before] == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_caller_stopping_stops_the_threads_at_once(workers):
+    """KeyboardInterrupt (or SIGTERM's exception) while the caller writes a result: the threads finish
+    the item they hold, take no more, and have ended when the block ends."""
+    before = set(threading.enumerate())
+    busy = Busy()
+    finished = []
+
+    def work(i: int) -> int:
+        time.sleep(0.002)
+        finished.append(i)
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
+        with ordered_threads(workers) as pool:
+            for i, _ in pool.map(work, busy.items(1000)):
+                if i == 5:
+                    raise KeyboardInterrupt
+    assert [t for t in threading.enumerate() if t not in before] == []
+    assert busy.taken <= 5 + 2 * workers  # the items in flight, not the rest of the input
+    assert sorted(finished) == list(range(busy.taken))  # every item taken was finished
+    taken = busy.taken
+    time.sleep(0.05)
+    assert busy.taken == taken  # nothing runs on behind the caller's back
