@@ -76,7 +76,9 @@ class WorkDir:
 
         if self.path is None:
             return
-        options = pa.ipc.IpcWriteOptions(compression="lz4")  # ~1 GB/s: the spool costs little next to scoring
+        # lz4, ~1 GB/s: the spool costs little next to scoring; in this thread (no pool of its own), so
+        # `--workers N` stays N cores.
+        options = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
         with atomic_open(self.path / _chunk_name(index), "wb") as handle:
             with pa.ipc.new_stream(handle, batch.schema, options=options) as writer:
                 writer.write_batch(batch)
