@@ -38,8 +38,8 @@ class Busy:
             yield i
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_results_come_in_order_and_at_most_workers_compute_at_once(workers):
+@pytest.mark.parametrize(("workers", "in_flight"), [(1, None), (2, None), (3, None), (2, 2)])
+def test_results_come_in_order_and_at_most_workers_compute_at_once(workers, in_flight):
     busy, rng = Busy(), random.Random(workers)
     delays = [rng.uniform(0, 0.004) for _ in range(120)]
 
@@ -48,16 +48,17 @@ def test_results_come_in_order_and_at_most_workers_compute_at_once(workers):
             time.sleep(delays[i])
             return i * i
 
-    got, in_flight = [], []
-    with ordered_threads(workers) as pool:
+    got, flying = [], []
+    with ordered_threads(workers, in_flight) as pool:
+        assert pool.in_flight == (in_flight or 4 * workers)
         for i, result in pool.map(square, busy.items(len(delays))):
             with busy:  # the caller's own work on a result takes one of the permits
-                in_flight.append(busy.taken - len(got))
+                flying.append(busy.taken - len(got))
                 got.append((i, result))
                 time.sleep(0.001)
     assert got == [(i, i * i) for i in range(len(delays))]
     assert busy.most <= workers
-    assert max(in_flight) <= 2 * workers  # taken but not yet handled: the memory bound
+    assert max(flying) <= pool.in_flight  # taken but not yet handled: the memory bound
     if workers > 1:
         assert busy.most > 1  # they did run side by side
 
@@ -123,7 +124,7 @@ def test_the_caller_stopping_stops_the_threads_at_once(workers):
                 if i == 5:
                     raise KeyboardInterrupt
     assert [t for t in threading.enumerate() if t not in before] == []
-    assert busy.taken <= 5 + 2 * workers  # the items in flight, not the rest of the input
+    assert busy.taken <= 5 + pool.in_flight  # the items in flight, not the rest of the input
     assert sorted(finished) == list(range(busy.taken))  # every item taken was finished
     taken = busy.taken
     time.sleep(0.05)

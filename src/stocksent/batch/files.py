@@ -1,7 +1,7 @@
 """Scoring files of any size on every core: what `stocksent score` runs.
 
 Chunks are read (`readers.read_chunks`), scored on `workers` cores and written in input order; at
-most `2 × workers` chunks are in flight, so memory does not grow with the input. Where the compiled
+most `IN_FLIGHT × workers` chunks are in flight, so memory does not grow with the input. Where the compiled
 core normalises the text (`encoding.compiled_text()`, the normal case), one process scores:
 `workers` threads (`threads.ordered_threads`) read and score chunks, the model loaded once, and the
 calling thread writes; the GIL is released for the text and the network, and nothing is pickled.
@@ -47,6 +47,7 @@ __all__ = ["ScoreSummary", "score_files"]
 
 log = logging.getLogger(__name__)
 
+IN_FLIGHT = 4  # chunks in flight per worker: a descheduled worker holds up the writing, the others go on
 DEFAULT_CHUNK_ROWS = 16384  # a worker's unit: ~0.8 s of one core, so the last chunks leave a core idle briefly
 BAD_ROW_EXAMPLES = 5
 
@@ -130,7 +131,7 @@ def score_files(
     )
     chunks = read_chunks(files, text_column, chunk_rows, None, strict, summary.bad_row)
     try:
-        scoring = ordered_threads(workers) if in_threads else worker_processes(scorer, workers)
+        scoring = ordered_threads(workers, IN_FLIGHT * workers) if in_threads else worker_processes(scorer, workers)
         with TableWriter(output, fmt) as writer, scoring as pool:
             for chunk, batch in _scored(chunks, scorer, pool, workers, work, columns):
                 writer.write(batch)
@@ -186,8 +187,8 @@ def _score_in_thread(scorer: BatchScorer, columns, work: WorkDir, pool: OrderedT
 
 
 def _scored_in_processes(indexed: Iterator[tuple[int, Chunk]], scorer: BatchScorer, pool, workers: int, work, columns):
-    """(chunk, its output batch) in input order, scored in `pool`, at most `2 × workers` in flight;
-    each kept in `work` as it is finished."""
+    """(chunk, its output batch) in input order, scored in `pool`, at most `IN_FLIGHT × workers` in
+    flight; each kept in `work` as it is finished."""
     pending: deque = deque()
     keep: list[str] | None = None
 
@@ -200,7 +201,7 @@ def _scored_in_processes(indexed: Iterator[tuple[int, Chunk]], scorer: BatchScor
         names = chunk.batch.schema.names
         keep = keep or _output_columns(names, columns, scorer.text_column_of(names))
         pending.append((index, chunk, pool.submit(score_chunk, chunk.batch.column(scorer.text_column_of(names)))))
-        while len(pending) >= 2 * workers or (pending and pending[0][2].done()):
+        while len(pending) >= IN_FLIGHT * workers or (pending and pending[0][2].done()):
             done_index, done_chunk, future = pending.popleft()
             yield finish(done_index, done_chunk, future.result())
     while pending:

@@ -4,15 +4,17 @@ Why threads there: the compiled core normalises, encodes and runs the network wi
 released, so threads of one process score side by side, and a chunk's messages never cross a
 process boundary (the reference path's text.py holds the GIL: there `processes.worker_processes`).
 
-`ordered_threads(workers)` is a context manager giving `map(function, items)`: `function` applied to
-every item on `workers` threads, the results yielded in the items' order.
+`ordered_threads(workers, in_flight)` is a context manager giving `map(function, items)`: `function`
+applied to every item on `workers` threads, the results yielded in the items' order.
 
 - Each thread takes the next item (one thread at a time: `items` is a file being read, so the
   reading happens on these threads too) and applies `function` to it.
 - `workers` is the number of cores used: the threads and the caller's own work on each yielded
   result (writing it) share `workers` permits, and each holds one while it computes. With one
   worker, reading, scoring and writing take turns on one core.
-- At most `2 × workers` items are between taken and yielded, so memory does not grow with the input.
+- At most `in_flight` items (default `4 × workers`) are between taken and yielded, so memory does
+  not grow with the input. More than one per thread: a thread that is descheduled (a busy machine)
+  holds up the writing of every later item, and the others go on scoring meanwhile.
 - `function` may `release()` its permit before blocking on the disk (`fsync`), so that waiting
   leaves the core to another thread.
 - An exception in a thread (from `items` or `function`) stops the others and is raised in the
@@ -42,10 +44,11 @@ _END = object()
 class OrderedThreads:
     """`workers` threads that map a function over items in order; see the module doc."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, in_flight: int | None = None):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
+        self.in_flight = max(in_flight or 4 * workers, workers)
         self._permits = threading.Semaphore(workers)
         self._state = threading.Condition()
         self._reading = threading.Lock()
@@ -125,7 +128,7 @@ class OrderedThreads:
         """Take one item and deliver its result; False when there is nothing more to do."""
         with self._reading:
             with self._state:
-                while not self._stop and self._taken - self._yielded >= 2 * self.workers:
+                while not self._stop and self._taken - self._yielded >= self.in_flight:
                     self._state.wait()
                 if self._stop or self._exhausted:
                     return False
@@ -163,9 +166,9 @@ _LOCAL = threading.local()  # the pool whose permit this thread holds, if any
 
 
 @contextlib.contextmanager
-def ordered_threads(workers: int) -> Iterator[OrderedThreads]:
+def ordered_threads(workers: int, in_flight: int | None = None) -> Iterator[OrderedThreads]:
     """An `OrderedThreads` whose threads have all ended when the block ends, however it ends."""
-    pool = OrderedThreads(workers)
+    pool = OrderedThreads(workers, in_flight)
     try:
         yield pool
     finally:
