@@ -63,21 +63,26 @@ def test_results_come_in_order_and_at_most_workers_compute_at_once(workers, in_f
         assert busy.most > 1  # they did run side by side
 
 
-def test_a_released_permit_lets_another_thread_compute_while_this_one_waits():
-    busy = Busy()
-    released = []
+def test_in_order_runs_in_the_callers_thread_in_order_holding_no_core():
+    """The resume spool's fsync: done by the writing thread, in order, while the threads go on scoring."""
+    busy, seen, overlapped = Busy(), [], []
+    caller = threading.current_thread()
 
     def work(i: int) -> int:
         with busy:
-            time.sleep(0.002)
-        pool.release()  # e.g. before an fsync: from here on this thread holds no core
-        released.append(i)
-        time.sleep(0.004)
-        return i
+            time.sleep(0.003)
+        return -i
+
+    def keep(i: int, result: int) -> None:
+        assert threading.current_thread() is caller and result == -i
+        time.sleep(0.003)  # waiting on the disk
+        overlapped.append(busy.now)  # a thread computing meanwhile: this wait held no permit
+        seen.append(i)
 
     with ordered_threads(1) as pool:
-        assert [r for _, r in pool.map(work, busy.items(20))] == list(range(20))
-    assert busy.most == 1 and sorted(released) == list(range(20))
+        got = [i for i, _ in pool.map(work, busy.items(30), in_order=keep)]
+    assert got == seen == list(range(30))
+    assert busy.most == 1 and max(overlapped) == 1
 
 
 @pytest.mark.parametrize("where", ["function", "items"])

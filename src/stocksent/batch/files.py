@@ -166,24 +166,26 @@ def _scored(chunks: Iterator[Chunk], scorer: BatchScorer, pool, workers: int, wo
             continue
         rest = itertools.chain([(index, chunk)], indexed)
         if isinstance(pool, OrderedThreads):
-            score = functools.partial(_score_in_thread, scorer, columns, work, pool)
-            for (_, scored), batch in pool.map(score, rest):
+            score = functools.partial(_score_in_thread, scorer, columns, work)
+
+            def keep(item: tuple[int, Chunk], result: tuple) -> None:  # in order, holding no core
+                work.store(item[0], result[1])
+
+            for (_, scored), (batch, _) in pool.map(score, rest, in_order=keep):
                 yield scored, batch
         else:
             yield from _scored_in_processes(rest, scorer, pool, workers, work, columns)
         return
 
 
-def _score_in_thread(scorer: BatchScorer, columns, work: WorkDir, pool: OrderedThreads, indexed: tuple[int, Chunk]):
-    """One chunk's output batch, scored in this thread and kept in `work`."""
-    index, chunk = indexed
+def _score_in_thread(scorer: BatchScorer, columns, work: WorkDir, indexed: tuple[int, Chunk]) -> tuple:
+    """One chunk's output batch, scored in this thread, and the bytes `work` keeps of it."""
+    _, chunk = indexed
     names = chunk.batch.schema.names
     text = scorer.text_column_of(names)
     probs, bullish = scorer.score_texts(chunk.batch.column(text).to_pylist(), threads=1)
     batch = _output_batch(chunk, _output_columns(names, columns, text), (probs, bullish))
-    pool.release()  # keeping the chunk waits on the disk (fsync), not on a core
-    work.save(index, batch)
-    return batch
+    return batch, work.encode(batch)
 
 
 def _scored_in_processes(indexed: Iterator[tuple[int, Chunk]], scorer: BatchScorer, pool, workers: int, work, columns):

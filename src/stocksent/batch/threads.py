@@ -4,19 +4,20 @@ Why threads there: the compiled core normalises, encodes and runs the network wi
 released, so threads of one process score side by side, and a chunk's messages never cross a
 process boundary (the reference path's text.py holds the GIL: there `processes.worker_processes`).
 
-`ordered_threads(workers, in_flight)` is a context manager giving `map(function, items)`: `function`
-applied to every item on `workers` threads, the results yielded in the items' order.
+`ordered_threads(workers, in_flight)` is a context manager giving `map(function, items, in_order)`:
+`function` applied to every item on `workers` threads, the results yielded in the items' order.
 
 - Each thread takes the next item (one thread at a time: `items` is a file being read, so the
   reading happens on these threads too) and applies `function` to it.
 - `workers` is the number of cores used: the threads and the caller's own work on each yielded
   result (writing it) share `workers` permits, and each holds one while it computes. With one
   worker, reading, scoring and writing take turns on one core.
+- `in_order(item, result)`, if given, runs in the caller's thread, in the items' order, just before
+  the result is yielded, holding no permit: for work that waits on the disk (the resume spool's
+  `fsync`), so that the wait leaves every core to the threads.
 - At most `in_flight` items (default `4 × workers`) are between taken and yielded, so memory does
   not grow with the input. More than one per thread: a thread that is descheduled (a busy machine)
   holds up the writing of every later item, and the others go on scoring meanwhile.
-- `function` may `release()` its permit before blocking on the disk (`fsync`), so that waiting
-  leaves the core to another thread.
 - An exception in a thread (from `items` or `function`) stops the others and is raised in the
   caller. When the block ends, however it ends (an exception, SIGTERM, Ctrl-C), the threads finish
   the item they hold and end before it returns: nothing runs on behind the caller's back.
@@ -63,7 +64,12 @@ class OrderedThreads:
 
     # ------------------------------------------------------------------ the caller's side
 
-    def map(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
+    def map(
+        self,
+        function: Callable[[T], R],
+        items: Iterable[T],
+        in_order: Callable[[T, R], None] | None = None,
+    ) -> Iterator[tuple[T, R]]:
         """(item, function(item)) for every item, in order (one map per pool)."""
         if self._threads:
             raise RuntimeError("one map per OrderedThreads")
@@ -74,17 +80,12 @@ class OrderedThreads:
         ]
         for thread in self._threads:
             thread.start()
-        self._results = self._in_order()
+        self._results = self._in_order(in_order)
         return self._results
 
-    def release(self) -> None:
-        """In `function`: give this thread's permit back early (before waiting on the disk)."""
-        if getattr(_LOCAL, "holding", None) is self:
-            _LOCAL.holding = None
-            self._permits.release()
-
     def close(self) -> None:
-        """Stop taking items and wait for every thread to end (each finishes the item it holds)."""
+        """Stop taking items and wait for every thread to end (each finishes the item it holds).
+        Call it from the thread that iterates `map`'s results."""
         with self._state:
             self._stop = True
             self._state.notify_all()
@@ -93,7 +94,7 @@ class OrderedThreads:
         for thread in self._threads:
             thread.join()
 
-    def _in_order(self) -> Iterator[tuple[Any, Any]]:
+    def _in_order(self, in_order: Callable | None) -> Iterator[tuple[Any, Any]]:
         index = 0
         while True:
             with self._state:
@@ -104,6 +105,8 @@ class OrderedThreads:
                 if index not in self._done:
                     return
                 item = self._done.pop(index)
+            if in_order is not None:
+                in_order(*item)
             with self._permits:  # the caller's work on the result counts as one of the cores
                 yield item
             index += 1
@@ -132,37 +135,30 @@ class OrderedThreads:
                     self._state.wait()
                 if self._stop or self._exhausted:
                     return False
-            self._permits.acquire()
-            _LOCAL.holding = self
-            if self._stop:
-                self.release()
-                return False
+            self._permits.acquire()  # reading is work too: it takes one of the cores
             try:
-                item = next(source, _END)
+                item = _END if self._stop else next(source, _END)
             except BaseException:
-                self.release()
+                self._permits.release()
                 raise
             with self._state:
                 if item is _END:
                     self._exhausted = True
                     self._state.notify_all()
-                    index = -1
                 else:
                     index = self._taken
                     self._taken += 1
+        if item is _END:
+            self._permits.release()
+            return False
         try:
-            if item is _END:
-                return False
             result = function(item)
         finally:
-            self.release()
+            self._permits.release()
         with self._state:
             self._done[index] = (item, result)
             self._state.notify_all()
         return True
-
-
-_LOCAL = threading.local()  # the pool whose permit this thread holds, if any
 
 
 @contextlib.contextmanager
