@@ -8,6 +8,7 @@ import sys
 from stocksent.cli.args import positive_int
 
 FREQS = ("1D", "1h", "30min", "1W")
+CALENDARS = ("auto", "nyse", "24x7")
 
 
 def ticker_list(text: str) -> list[str]:
@@ -51,7 +52,7 @@ def register(sub) -> None:
     p.add_argument("--freq", choices=FREQS, default="1D", help="period: 1D (default), 1h, 30min or 1W")
     p.add_argument(
         "--calendar",
-        choices=("auto", "nyse", "24x7"),
+        choices=CALENDARS,
         default="auto",
         help="nyse sessions, or 24x7 UTC periods; auto (default): 24x7 for .X crypto symbols, else nyse",
     )
@@ -78,16 +79,23 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def require_index_extra(calendar: str, command: str = "stocksent index") -> None:
+    """One line naming what the index needs and is missing (the `index` extra)."""
     import importlib.util
 
     from stocksent.errors import StocksentError
 
     missing = [name for name in ("pandas", "pyarrow") if importlib.util.find_spec(name) is None]
-    if args.calendar != "24x7" and importlib.util.find_spec("exchange_calendars") is None:
+    if calendar != "24x7" and importlib.util.find_spec("exchange_calendars") is None:
         missing.append("exchange_calendars (for NYSE sessions; --calendar 24x7 works without it)")
     if missing:
-        raise StocksentError(f"stocksent index needs {', '.join(missing)}: pip install 'stocksent[index]'")
+        raise StocksentError(f"{command} needs {', '.join(missing)}: pip install 'stocksent[index]'")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stocksent.errors import StocksentError
+
+    require_index_extra(args.calendar)
     if args.prices and not args.plot:
         raise StocksentError("--prices is for the plot: add --plot PATH.png")
     if args.plot and not args.plot.lower().endswith(".png"):
