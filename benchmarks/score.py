@@ -161,8 +161,11 @@ class TreeSampler:
         self._thread.join()
 
 
-def run_score(model: Path, source: Path, out: Path, workers: int, max_seconds: float | None = None) -> dict:
-    """One fresh `stocksent score` process: wall seconds, peak tree RSS/PSS, its own summary line.
+def run_score(
+    model: Path, source: Path, out: Path, workers: int, max_seconds: float | None = None, precision: str | None = None
+) -> dict:
+    """One fresh `stocksent score` process: wall seconds, peak tree RSS/PSS, its own summary line
+    (`precision`: its --precision, else the command's default).
 
     With `max_seconds`, a run still going then is stopped (its whole tree) and measured up to there:
     the rows are those of the chunks it had finished (its resume folder), the result marked partial.
@@ -170,6 +173,7 @@ def run_score(model: Path, source: Path, out: Path, workers: int, max_seconds: f
     chunk_rows = 16384
     command = [sys.executable, "-m", "stocksent", "score", "--model", str(model), str(source)]
     command += ["--output", str(out), "--workers", str(workers), "--chunk-rows", str(chunk_rows), "--no-progress"]
+    command += ["--precision", precision] if precision else []
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     before = load()
     start = time.perf_counter()

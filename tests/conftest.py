@@ -99,6 +99,27 @@ def small_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def default_model_dir(tmp_path_factory) -> Path:
+    """The default preset trained on the whole dataset by `stocksent train`, as a user does (slow:
+    minutes; tests using it are marked slow). Its stderr is kept beside it as train.stderr."""
+    import subprocess
+    import sys
+
+    if not DATA_PATH.is_file():
+        pytest.fail(f"real dataset missing: expected it at {DATA_PATH}")
+    out = tmp_path_factory.mktemp("default") / "default"
+    run = subprocess.run(
+        [sys.executable, "-m", "stocksent", "train", "--data", str(DATA_PATH), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    (out.parent / "train.stderr").write_text(run.stderr)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="session")
 def synthetic_model_dir(tmp_path_factory) -> Path:
     """A model directory with random weights and a tiny vocabulary (the words of 300 real messages).
 

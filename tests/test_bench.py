@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from stocksent.cli import main
-from stocksent.inference.fast_cpu import resolve_precision
 from stocksent.tools.bench import TARGETS, format_table
 
 
@@ -54,7 +53,8 @@ def test_quick_bench_reports_every_figure(quick_result) -> None:
     assert r["train_epoch_seconds"] > 0 and r["padded_epoch_seconds"] > 0
     assert r["train_speedup"] == pytest.approx(r["padded_epoch_seconds"] / r["train_epoch_seconds"])
     assert r["latency_ms_p50"] <= r["latency_ms_p99"]
-    assert r["predict_precision"] == resolve_precision("auto")
+    assert r["predict_precision"] == r["predict_engine"]["precision"]
+    assert r["predict_engine"]["engine"] == "native" and r["predict_engine"]["text"] == "native"  # the compiled core
     assert set(r["test_accuracy"]) == {"float32_fast", "bfloat16_fast", "float32_plain"}
     assert all(0 <= a <= 1 for a in r["test_accuracy"].values())
     # float32 fast path and plain forward agree (the test of correctness, not of speed).

@@ -17,11 +17,10 @@ def stocksent(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stocksent", *args], capture_output=True, text=True, check=False)
 
 
-def test_default_preset_on_full_dataset(tmp_path) -> None:
-    out = tmp_path / "default"
-    run = stocksent("train", "--data", str(DATA_PATH), "--out", str(out))
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "Epoch: 1/" in run.stderr and "Val Accuracy:" in run.stderr
+def test_default_preset_on_full_dataset(tmp_path, default_model_dir) -> None:
+    out = default_model_dir
+    log = (out.parent / "train.stderr").read_text()
+    assert "Epoch: 1/" in log and "Val Accuracy:" in log
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == {"train": 77572, "val": 9696, "test": 9698}

@@ -14,9 +14,10 @@ import torch
 
 from stocksent import StocksentError
 from stocksent.batching import pad
-from stocksent.inference import TorchEngine, engine_for, flatten, network_logits, sigmoid
+from stocksent.inference import TorchEngine, describe, engine_for, flatten, network_logits, sigmoid
 from stocksent.inference.engine import Engine, by_length, length_batches
 from stocksent.inference.fast_cpu import AUTO_BFLOAT16_MIN, AutoPrecision, InferenceLSTM, fast_engine
+from stocksent.inference.native import NativeLSTM, kernels
 from stocksent.model import LSTMClassifier
 
 VOCAB, BUCKETS = 300, 101
@@ -64,11 +65,27 @@ def cuda_engine(model):
     return TorchEngine(copy.deepcopy(model).to("cuda"))
 
 
+def native_engine(precision: str, kernel: str):
+    def build(model):
+        if kernel not in kernels(precision):
+            pytest.skip(f"the compiled {kernel} kernel does not run on this CPU")
+        return NativeLSTM(model, precision, kernel)
+
+    return build
+
+
 # name: (build, bound on |logit - module logit|). Measured on this model and these messages: float32
 # engines 0 to 4.8e-7; bfloat16 (float32 gates and cell state, matrix products' inputs rounded to 8
-# bits of mantissa) 0.0021, so its bound is 10x that; on the real model bfloat16 keeps accuracy
-# within 0.3 points (tests/test_fastpath.py).
+# bits of mantissa) 0.0013 (compiled) to 0.0021 (torch), so its bound is 10x that; on the real model
+# bfloat16 keeps accuracy within 0.3 points (tests/test_fastpath.py). The compiled engine: every
+# kernel of this build, each where the CPU runs it.
 ENGINES = {
+    **{f"native-float32-{k}": (native_engine("float32", k), 1e-5) for k in ("avx512", "avx2", "generic")},
+    **{
+        f"native-bfloat16-{k}": (native_engine("bfloat16", k), 0.02)
+        for k in ("amx", "avx512-bf16", "avx512", "avx2", "generic")
+    },
+    "native-auto": (lambda m: NativeLSTM(m, "auto"), 0.02),
     "torch-cpu": (TorchEngine, 1e-5),
     "fast-float32": (lambda m: InferenceLSTM(m, "float32"), 1e-5),
     "fast-bfloat16": (lambda m: InferenceLSTM(m, "bfloat16"), 0.02),
@@ -120,6 +137,16 @@ def test_auto_precision_switches_on_the_call_size() -> None:
     )
 
 
+def test_compiled_auto_precision_switches_on_the_call_size() -> None:
+    model, messages = random_model(), random_messages(AUTO_BFLOAT16_MIN)
+    auto = NativeLSTM(model, "auto")
+    small, large = messages[: AUTO_BFLOAT16_MIN - 1], messages[:AUTO_BFLOAT16_MIN]
+    np.testing.assert_array_equal(auto.logits(*flatten(small)), NativeLSTM(model).logits(*flatten(small)))
+    big = NativeLSTM(model, "bfloat16", "amx") if "amx" in kernels("bfloat16") else NativeLSTM(model)
+    np.testing.assert_array_equal(auto.logits(*flatten(large)), big.logits(*flatten(large)))
+    assert auto.precision == ("bfloat16" if "amx" in kernels("bfloat16") else "float32")
+
+
 def test_length_ordering_batches_longest_first_and_pads_right() -> None:
     ids = np.arange(10, 20)  # messages [10..13], [], [14, 15], [16..19]
     lengths = np.array([4, 0, 2, 4])
@@ -133,7 +160,7 @@ def test_length_ordering_batches_longest_first_and_pads_right() -> None:
     assert out.tolist() == [4, 1, 2, 4]  # scattered back to input order
 
 
-@pytest.mark.parametrize("name", ["torch-cpu", "fast-float32", "onnx"])
+@pytest.mark.parametrize("name", ["torch-cpu", "fast-float32", "onnx", "native-float32-generic"])
 def test_bad_input_is_refused(name) -> None:
     engine = ENGINES[name][0](random_model())
     with pytest.raises(IndexError):
@@ -142,9 +169,36 @@ def test_bad_input_is_refused(name) -> None:
         engine.logits(np.array([3, 4]), np.array([3]))
 
 
+def test_a_message_scores_the_same_whatever_shares_its_call() -> None:
+    model, messages = random_model(), random_messages(40)
+    for precision in ("float32", "bfloat16"):
+        engine = NativeLSTM(model, precision)
+        together = engine.logits(*flatten(messages))
+        alone = np.array([engine.logits(*flatten([m]))[0] for m in messages])
+        np.testing.assert_array_equal(together, alone)
+
+
+def test_engine_for_picks_the_compiled_engine_where_installed(monkeypatch) -> None:
+    import stocksent.inference.native as native
+
+    model = random_model()
+    engine = engine_for(model, precision="float32")
+    assert isinstance(engine, NativeLSTM) and describe(engine) == {
+        "engine": "native",
+        "precision": "float32",
+        "kernel": kernels("float32")[0],
+    }
+    assert engine_for(model, precision="bfloat16").precision == "bfloat16"
+    monkeypatch.setattr(native, "native", lambda: None)  # an install without the compiled core
+    assert isinstance(engine_for(model, precision="float32"), InferenceLSTM)
+    assert describe(engine_for(model, precision="float32")) == {"engine": "torch-fast", "precision": "float32"}
+
+
 def test_engine_for_picks_the_engine_and_checks_options(monkeypatch) -> None:
     import stocksent.inference.fast_cpu as fast_cpu
+    import stocksent.inference.native as native
 
+    monkeypatch.setattr(native, "native", lambda: None)  # the torch engines' choices
     model = random_model()
     assert isinstance(engine_for(model, precision="float32"), InferenceLSTM)
     monkeypatch.setattr(fast_cpu, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})

@@ -20,10 +20,10 @@ HEAVY = ("torch", "matplotlib", "sklearn", "tqdm", "pyarrow", "pandas", "scipy",
 # holds messages (corpus, model) < splits and the model directory < engines < evaluation < the model
 # < training and the report < the adapters < the command line. A dotted entry puts one module apart.
 LAYERS = [
-    ("version", "lazy", "errors"),
+    ("version", "lazy", "errors", "compiled"),
     ("atomic", "lifetime", "text", "labels", "columns"),
     ("config", "writers", "vocab", "dataset", "readers"),
-    ("tokens",),
+    ("tokens", "encoding"),
     ("batching", "model", "corpus"),
     ("splits", "artifacts", "rates"),
     ("inference",),

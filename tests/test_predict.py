@@ -123,6 +123,10 @@ def test_non_strings_are_a_stocksent_error(model, bad) -> None:
 
 def test_precision_auto_is_bfloat16_only_where_the_cpu_has_it(synthetic_model_dir, monkeypatch) -> None:
     import stocksent.inference.fast_cpu as fastpath
+    import stocksent.inference.native as native
+
+    # The torch engines' "auto" (tests/test_native.py checks the compiled engine's).
+    monkeypatch.setattr(native, "native", lambda: None)
 
     assert SentimentModel.load(synthetic_model_dir).precision == fastpath.resolve_precision("auto")
     monkeypatch.setattr(fastpath, "cpu_flags", lambda: {"avx2", "avx512f"})

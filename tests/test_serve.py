@@ -113,6 +113,7 @@ def test_model_route(server, small_model_dir):
     assert str(small_model_dir.parent) not in response.text and str(DATA_PATH.parent) not in response.text
     assert not [v for v in strings(info) if "/" in v or v.startswith("~")]
     assert info["metrics"] == read_json(small_model_dir / "metrics.json")["test"]
+    assert info["engine"]["engine"] == "native" and info["engine"]["text"] == "native"  # the compiled core
     assert info["data_sha256"] == config["data"]["sha256"] == hashlib.sha256(DATA_PATH.read_bytes()).hexdigest()
     assert info["limits"] == {
         "max_messages": MAX_MESSAGES,

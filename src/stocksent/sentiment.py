@@ -26,6 +26,7 @@ from typing import overload
 
 import numpy as np
 
+from stocksent import compiled
 from stocksent.artifacts import (
     CONFIG,
     CURVE,
@@ -37,12 +38,13 @@ from stocksent.artifacts import (
     model_id,
     save_model_dir,
 )
+from stocksent.encoding import TextEncoder
 from stocksent.errors import StocksentError
-from stocksent.inference import DEFAULT_BATCH, Engine, engine_for, sigmoid
+from stocksent.inference import DEFAULT_BATCH, Engine, describe, engine_for, sigmoid
 from stocksent.inference.workers import map_chunks
 from stocksent.labels import prediction_fields
 from stocksent.rates import RATES
-from stocksent.text import TextOptions, normalise_flat
+from stocksent.text import TextOptions
 from stocksent.version import __version__
 from stocksent.vocab import Vocabulary
 
@@ -84,6 +86,7 @@ class SentimentModel:
         self.vocab = vocab
         self.engine = engine
         self.text_options = text_options if text_options is not None else TextOptions()
+        self.encoder = TextEncoder(vocab, self.text_options)  # compiled where available (encoding.py)
         self.threshold = threshold
         self.config = config if config is not None else {}
         self.directory = directory
@@ -144,6 +147,18 @@ class SentimentModel:
         return cls(network, vocab, engine, text_options, threshold, config, directory)
 
     @property
+    def engine_info(self) -> dict:
+        """What runs this model, for reports (`stocksent bench`, the service's /v1/model): the engine,
+        its arithmetic and kernel, the text path, and why the reference runs where it does.
+
+        >>> model.engine_info  # doctest: +SKIP
+        {'engine': 'native', 'precision': 'float32', 'kernel': 'avx512', 'text': 'native'}
+        """
+        info = {**describe(self.engine), "text": self.encoder.core}
+        reason = compiled.status()["reason"]
+        return {**info, "reference_because": reason} if reason else info
+
+    @property
     def model_id(self) -> str | None:
         """`NAME-SHA12` of a loaded model (`artifacts.model_id`): the id serve, index, score and report show."""
         if self.directory is None or WEIGHTS not in self.sha256:
@@ -164,8 +179,7 @@ class SentimentModel:
 
     def encode_flat(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All messages' word ids end to end, and each message's length: an engine's input."""
-        tokens, lengths = normalise_flat(texts, self.text_options)
-        return self.vocab.encode(tokens), np.asarray(lengths, dtype=np.int64)
+        return self.encoder.encode(texts)
 
     # ------------------------------------------------------------------ scoring
 
@@ -173,8 +187,9 @@ class SentimentModel:
         """The engine's logit per message (float32, input order), before the sigmoid; NaN for a
         message with no tokens (no evidence).
 
-        Where the engine allows it (the fast CPU engine), chunks of a large call are encoded and
-        scored side by side on torch's intra-op thread count of worker threads (workers.map_chunks).
+        Where the engine allows it (the compiled and the fast CPU engines), chunks of a large call
+        are encoded and scored side by side on torch's intra-op thread count of worker threads
+        (workers.map_chunks); a small call to the compiled engine runs in the calling thread.
         """
         return self._logits(as_list(texts), batch_size)
 
@@ -191,7 +206,7 @@ class SentimentModel:
             return logits
 
         threads = torch.get_num_threads() if self.engine.parallel else 1
-        return map_chunks(score, texts, batch_size, threads)
+        return map_chunks(score, texts, batch_size, threads, small_inline=self.engine.name == "native")
 
     @overload
     def predict_proba(self, texts: str, batch_size: int = ...) -> float: ...

@@ -1,10 +1,12 @@
 """Inference engines: the only code that turns word ids into logits.
 
-Three engines implement `Engine.logits(ids, lengths)` (engine.py) over flat word ids:
-`TorchEngine` (the module's forward, on any device), the fast CPU engine (`fast_cpu.InferenceLSTM`,
-float32 or bfloat16, and `AutoPrecision` over both) and `onnx.OnnxEngine` (ONNX Runtime). All of
-them order messages by length with `engine.by_length`. `engine_for` picks one for a network;
-`network_logits` is what training's validation, calibration and the blend call.
+Four engines implement `Engine.logits(ids, lengths)` (engine.py) over flat word ids: the compiled
+engine (`native.NativeLSTM`, fused C++ kernels, float32 or bfloat16), `TorchEngine` (the module's
+forward, on any device: the reference), the fast CPU engine in torch (`fast_cpu.InferenceLSTM`,
+float32 or bfloat16, and `AutoPrecision` over both: the fallback where the compiled core is not
+installed) and `onnx.OnnxEngine` (ONNX Runtime). `engine_for` picks one for a network and
+`describe` says which one a model runs; `network_logits` is what training's validation,
+calibration and the blend call.
 
 >>> engine = engine_for(network, backend="torch", precision="float32")   # doctest: +SKIP
 >>> sigmoid(engine.logits(ids, lengths))                                # doctest: +SKIP
@@ -26,6 +28,7 @@ __all__ = [
     "PRECISIONS",
     "Engine",
     "TorchEngine",
+    "describe",
     "engine_for",
     "flatten",
     "network_logits",
@@ -43,13 +46,14 @@ def engine_for(
     device: str = "cpu",
     directory: str | Path | None = None,
 ) -> Engine:
-    """The engine for a network (eval mode): "torch" on the CPU is the fast CPU engine (same answers
-    as the module to ~1e-7 in float32, about 2.5x faster), on another device the module's forward;
-    "onnx" is ONNX Runtime, from DIR/model.onnx when `directory` holds a current one.
+    """The engine for a network (eval mode): "torch" on the CPU is the compiled engine where this
+    install has it (`compiled.status()`), else the fast CPU engine in torch (both give the module's
+    answers to ~1e-7 in float32); on another device the module's forward; "onnx" is ONNX Runtime,
+    from DIR/model.onnx when `directory` holds a current one.
 
-    `precision`: float32, bfloat16, or auto (bfloat16 for calls of at least 64 messages where the
-    CPU has native bfloat16 dot products: AVX512-BF16 or AMX; float32 otherwise). Errors a user can
-    cause are `StocksentError`s.
+    `precision`: float32, bfloat16, or auto: bfloat16 for calls of at least 64 messages where the
+    CPU makes it faster (the compiled engine: AMX; the torch engine: AVX512-BF16 or AMX), float32
+    otherwise. Errors a user can cause are `StocksentError`s.
     """
     import torch
 
@@ -70,6 +74,11 @@ def engine_for(
 
         return OnnxEngine.for_network(network, directory)
     if device.type == "cpu":
+        from stocksent.inference.native import native_engine
+
+        engine = native_engine(network.cpu(), precision)
+        if engine is not None:
+            return engine
         from stocksent.inference.fast_cpu import fast_engine
 
         return fast_engine(network.cpu(), precision)
@@ -78,6 +87,19 @@ def engine_for(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise StocksentError("device cuda requested but no CUDA GPU is available: use device cpu")
     return TorchEngine(network.to(device))
+
+
+def describe(engine: Engine) -> dict:
+    """What an engine is, for reports (`stocksent bench`, the service's /v1/model): its name, its
+    arithmetic, and for the compiled engine the kernel this CPU runs.
+
+    >>> describe(engine_for(network, precision="float32"))   # doctest: +SKIP
+    {'engine': 'native', 'precision': 'float32', 'kernel': 'avx512'}
+    """
+    report = {"engine": engine.name, "precision": engine.precision}
+    if getattr(engine, "kernel", None):
+        report["kernel"] = engine.kernel
+    return report
 
 
 def network_logits(model, sequences: Sequence[np.ndarray], device="cpu", batch_size: int = DEFAULT_BATCH) -> np.ndarray:

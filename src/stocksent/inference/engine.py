@@ -28,12 +28,14 @@ DEFAULT_BATCH = 1024
 class Engine(Protocol):
     """Logits of encoded messages, in input order.
 
-    `precision` names the arithmetic ("float32" or "bfloat16"). `parallel` says whether separate
+    `name` says which engine it is ("native", "torch", "torch-fast", "onnx"); `precision` names the
+    arithmetic ("float32" or "bfloat16"). `parallel` says whether separate
     chunks of one call may run side by side on worker threads with one intra-op thread each (true
     of the fast CPU engine, whose every operation releases the GIL; not of ONNX Runtime, which has
     its own thread pool, nor of a GPU).
     """
 
+    name: str
     precision: str
     parallel: bool
 
@@ -137,6 +139,7 @@ class TorchEngine:
     follows training's weight updates; each call runs in eval mode and restores the module's mode.
     """
 
+    name = "torch"
     precision = "float32"
     parallel = False
 

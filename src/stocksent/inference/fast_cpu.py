@@ -49,6 +49,7 @@ class InferenceLSTM:
     """A frozen, eval-mode copy of an `LSTMClassifier`'s maths for CPU inference (dropout is identity):
     the fast CPU engine (`engine.Engine`). Its buffers are per call, so threads may share one."""
 
+    name = "torch-fast"
     parallel = True  # every operation releases the GIL: chunks of a call run side by side (workers.py)
 
     def __init__(self, model, precision: str = "float32"):
@@ -174,6 +175,7 @@ class AutoPrecision:
     and larger ones bfloat16, where bfloat16's per-product overhead would double a small call's
     latency (measured: one message p50 0.86 ms float32, 1.78 ms bfloat16)."""
 
+    name = "torch-fast"
     precision = "bfloat16"
     parallel = True
 

@@ -152,6 +152,7 @@ def session_weights_sha(session) -> str:
 class OnnxEngine:
     """The ONNX Runtime engine (`engine.Engine`): the `logit` output, in length-sorted batches."""
 
+    name = "onnx"
     precision = "float32"
     parallel = False  # ONNX Runtime runs each call on its own intra-op threads
 

@@ -51,19 +51,23 @@ def worker_pool(threads: int) -> ThreadPoolExecutor:
     return pool
 
 
-def map_chunks(score: Callable[[Sequence[T]], np.ndarray], items: Sequence[T], chunk: int, threads: int) -> np.ndarray:
+def map_chunks(
+    score: Callable[[Sequence[T]], np.ndarray], items: Sequence[T], chunk: int, threads: int, small_inline: bool = False
+) -> np.ndarray:
     """`score` over `items` in chunks spread over `threads` worker threads, concatenated in order.
 
-    Scoring raw text is text work (normalisation and vocabulary: it holds the GIL, so it runs on one
-    thread at a time) and network work (releases the GIL inside every operation): chunks on separate
+    Scoring raw text is text work (the compiled normaliser releases the GIL; the reference holds
+    it, so it runs on one thread at a time) and network work (releases the GIL): chunks on separate
     threads overlap one's text work with another's network. Calls of fewer than 2 x `chunk` items
-    stay one chunk, still on a worker thread: tiny ops on several OpenMP threads only lose time.
+    stay one chunk: in the calling thread when `small_inline` (a scorer that runs no torch ops: no
+    thread hand-off for one message), else on a worker thread, where torch runs one intra-op thread
+    (tiny ops on several OpenMP threads only lose time).
 
     >>> map_chunks(lambda xs: np.array([len(x) for x in xs]), ["a", "bb"], chunk=1024, threads=2)
     array([1, 2])
     """
     n = len(items)
-    if threads <= 1:
+    if threads <= 1 or (small_inline and n < 2 * chunk):
         return score(items)
     if n < 2 * chunk:
         return worker_pool(threads).submit(score, items).result()

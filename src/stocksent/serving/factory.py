@@ -46,6 +46,7 @@ def model_info(model: SentimentModel, backend: str) -> dict:
     return {
         "id": model_id(directory, sha256[WEIGHTS]),
         "backend": backend,
+        "engine": model.engine_info,
         "threshold": model.threshold,
         "files": {name: {"sha256": sha256[name]} for name in MODEL_FILES},
         "data_sha256": data.get("sha256"),

@@ -46,6 +46,7 @@ def predict_worker(spec: dict) -> dict:
 
     result["predict_msgs_per_second"] = throughput(model)
     result["predict_precision"] = model.precision  # "auto": bfloat16 where the CPU has it natively
+    result["predict_engine"] = model.engine_info  # the compiled core or the reference path, and its kernel
     by_precision = {p: SentimentModel.load(directory, precision=p) for p in ("float32", "bfloat16")}
     for name, other in by_precision.items():
         result[f"predict_msgs_per_second_{name}"] = throughput(other)

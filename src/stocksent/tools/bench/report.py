@@ -29,6 +29,7 @@ def format_table(result: dict) -> str:
         + f", load average {m['load_average_start']} -> {m['load_average_end']}",
         f"model for prediction: {result['model']}; test messages: {result['test_messages']}; "
         f"default precision here: {result['predict_precision']}",
+        "engine: " + ", ".join(f"{k} {v}" for k, v in result.get("predict_engine", {}).items()),
         f"train epoch: {result['train_epoch_method']}; padded epoch: {result['padded_epoch_method']}",
         f"process CPU seconds per epoch (all threads; steadier than wall time on a busy machine): "
         f"ours {result['train_epoch_cpu_seconds']:.1f}, padded {result['padded_epoch_cpu_seconds']:.0f}",
