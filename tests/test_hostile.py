@@ -36,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import EMOTIONS_PRICES
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions, normalise, normalise_flat
 
@@ -188,18 +189,21 @@ def test_request_parser_gives_messages_or_a_short_json_error(body):
 
 
 @pytest.fixture(scope="module")
-def api_schema(small_model_dir):
+def api_schema(small_model_dir, emotions_scored):
+    """Every route, the sentiment index's (serve --index, over real scored messages) included."""
     schemathesis = pytest.importorskip("schemathesis")
     from schemathesis.config import SchemathesisConfig
 
     from stocksent.serving.factory import create_app
+    from stocksent.serving.index_source import IndexOptions
 
     # A body the schema refuses gets 422, 413 where it breaks a limit (too many messages, too long), or
     # 415 where its bytes are not UTF-8 (random bytes): all documented; schemathesis's default list lacks 413 and 415.
     config = SchemathesisConfig.from_dict(
         {"checks": {"negative_data_rejection": {"expected-statuses": ["413", "415", "422"]}}}
     )
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(small_model_dir), config=config)
+    app = create_app(small_model_dir, index=IndexOptions(str(emotions_scored), prices=str(EMOTIONS_PRICES)))
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])

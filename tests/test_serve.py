@@ -241,6 +241,8 @@ def test_unknown_routes_and_methods(server):
     assert_error(httpx.post(f"{server}/v1/nope", json={}), 404, "not_found")
     assert_error(httpx.get(f"{server}/static/../serve.py"), 404, "not_found")
     assert_error(httpx.get(f"{server}/v1/predict"), 405, "method_not_allowed")
+    for path in ("/v1/index?ticker=TSLA", "/v1/index/info", "/index"):  # only with serve --index
+        assert_error(httpx.get(f"{server}{path}"), 404, "not_found")
     long_path = assert_error(httpx.get(f"{server}/{'p' * 20_000}"), 404, "not_found")  # echoed bounded
     assert len(long_path["message"]) < 300
     assert httpx.get(f"{server}/healthz").status_code == 200  # still up after all the bad requests
