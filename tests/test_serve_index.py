@@ -109,7 +109,7 @@ def test_the_rows_are_the_librarys_index_of_the_same_messages(served, library_in
 
 
 def test_dates_bound_the_rows_and_the_closes(served, library_index):
-    body = get(served, "?ticker=TSLA&ticker=BA&freq=1D&start=2020-03-02&end=2020-06-30").json()
+    body = get(served, "?ticker=TSLA,%20ba&freq=1D&start=2020-03-02&end=2020-06-30").json()
     daily = library_index("1D")
     dates = pd.to_datetime(daily["session_date"])
     inside = daily[(dates >= "2020-03-02") & (dates <= "2020-06-30")]
@@ -150,7 +150,8 @@ def test_info_lists_what_there_is_to_ask_for(served, library_index, small_model_
 @pytest.mark.parametrize(
     ("query", "status", "code", "words"),
     [
-        ("", 422, "invalid_request", ["give one or more tickers", "/v1/index/info"]),
+        ("", 422, "invalid_request", ["query.ticker", "required"]),
+        ("?ticker=", 422, "invalid_request", ["give one or more tickers", "/v1/index/info"]),
         ("?ticker=,,", 422, "invalid_request", ["give one or more tickers"]),
         ("?ticker=NOPE", 404, "unknown_ticker", ['"NOPE"', "/v1/index/info"]),
         ("?ticker=TSLA,%F0%9F%9A%80", 422, "invalid_request", ["is not a ticker"]),

@@ -29,16 +29,20 @@ from stocksent.signals.periods import FREQS
 
 Freq = Literal[tuple(FREQS)]  # type: ignore[valid-type]
 INFO = "/v1/index/info"
+# What the OpenAPI document promises ticker= reads: comma-separated tickers in columns.clean_ticker's
+# ASCII form (a $ before, any case, spaces around). The server reads them by clean_ticker itself.
+_ONE = r"\s*\$?[A-Za-z][A-Za-z0-9]{0,9}(?:[.-][A-Za-z0-9]{1,5})?\s*"
+TICKERS_PATTERN = rf"^{_ONE}(?:,{_ONE})*$"
 
 
-def asked_tickers(values: list[str] | None, known: dict[str, object]) -> list[str]:
-    """The tickers of `ticker=` (repeated, or comma-separated), cleaned by the one ticker rule and
-    each once, or an ApiError: none, too many, one that is no ticker, one not in the index.
+def asked_tickers(value: str, known: dict[str, object]) -> list[str]:
+    """The tickers of `ticker=` (comma-separated), cleaned by the one ticker rule and each once, or
+    an ApiError: none, too many, one that is no ticker, one not in the index.
 
-    >>> asked_tickers(["$tsla,AAPL", "TSLA"], {"TSLA": 0, "AAPL": 0})
+    >>> asked_tickers("$tsla, AAPL,TSLA", {"TSLA": 0, "AAPL": 0})
     ['TSLA', 'AAPL']
     """
-    raw = [part.strip() for value in values or () for part in value.split(",") if part.strip()]
+    raw = [part.strip() for part in value.split(",") if part.strip()]
     if not raw:
         raise ApiError(422, "invalid_request", f"give one or more tickers, e.g. ticker=TSLA,AAPL (listed at {INFO})")
     tickers: dict[str, None] = {}
@@ -124,7 +128,11 @@ def add_index_routes(app: FastAPI, source: IndexSource) -> None:
         summary="The sentiment index of some tickers over a span of dates",
     )
     async def index(
-        ticker: list[str] | None = Query(None, description="tickers, repeated or comma-separated: TSLA,AAPL"),
+        ticker: str = Query(
+            description=f"at most {MAX_INDEX_TICKERS} tickers, comma-separated: TSLA,AAPL",
+            json_schema_extra={"pattern": TICKERS_PATTERN},
+            examples=["TSLA,AAPL"],
+        ),
         freq: Freq | None = Query(None, description="the period (default: serve --freq)"),
         start: datetime.date | None = Query(None, description="first date, YYYY-MM-DD (default: the first)"),
         end: datetime.date | None = Query(None, description="last date, YYYY-MM-DD (default: the last)"),
