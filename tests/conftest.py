@@ -208,6 +208,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def keep_torch_threads():
+    """For tests that run `serve` in process, which sets torch to one thread as the server does."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def model(synthetic_model_dir):
     from stocksent import SentimentModel

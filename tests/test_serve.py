@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import torch
 
 from serve_helpers import running_server, serving
 from stocksent.artifacts import read_json
@@ -334,13 +333,6 @@ def test_internal_errors_are_500_without_a_traceback(small_model_dir, monkeypatc
     assert response.json()["error"] == "internal_error"
     assert "secret" not in response.text and "Traceback" not in response.text
     assert health.status_code == 200
-
-
-@pytest.fixture
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys, keep_torch_threads):

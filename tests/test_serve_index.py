@@ -264,15 +264,6 @@ def test_the_options_reach_the_workers_whole(tmp_path):
 # --------------------------------------------------------------------------- the command
 
 
-@pytest.fixture
-def keep_torch_threads():
-    import torch
-
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_index_flags_without_index_are_one_line(small_model_dir, capsys):
     assert main(["serve", "--model", str(small_model_dir), "--prices", str(EMOTIONS_PRICES), "--freq", "1W"]) == 2
     err = capsys.readouterr().err

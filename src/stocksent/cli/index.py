@@ -37,6 +37,26 @@ def window_size(text: str) -> int:
     return value
 
 
+def add_period_flags(p, defaults: bool = True) -> None:
+    """--freq, --calendar and --neutral, which mean the same for `index` and `serve --index`.
+    `defaults=False` leaves them None when not given, so that the caller can tell."""
+    p.add_argument(
+        "--freq", choices=FREQS, default="1D" if defaults else None, help="period: 1D (default), 1h, 30min or 1W"
+    )
+    p.add_argument(
+        "--calendar",
+        choices=CALENDARS,
+        default="auto" if defaults else None,
+        help="nyse sessions, or 24x7 UTC periods; auto (default): 24x7 for .X crypto symbols, else nyse",
+    )
+    p.add_argument(
+        "--neutral",
+        type=neutral_band,
+        metavar="LOW,HIGH",
+        help="count messages with LOW <= P(bullish) < HIGH as neutral (n_neutral); shares over the others (off)",
+    )
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "index",
@@ -49,22 +69,10 @@ def register(sub) -> None:
     p.add_argument("--model", help="model directory written by train (optional if the input has p_bullish)")
     p.add_argument("--output", "-o", required=True, help="output table: .parquet, .csv or .jsonl (.csv.gz, .jsonl.gz)")
     p.add_argument("--format", choices=("parquet", "csv", "jsonl"), help="output format (default: from --output)")
-    p.add_argument("--freq", choices=FREQS, default="1D", help="period: 1D (default), 1h, 30min or 1W")
-    p.add_argument(
-        "--calendar",
-        choices=CALENDARS,
-        default="auto",
-        help="nyse sessions, or 24x7 UTC periods; auto (default): 24x7 for .X crypto symbols, else nyse",
-    )
+    add_period_flags(p)
     p.add_argument("--tickers", type=ticker_list, help="only these tickers, e.g. AAPL,TSLA")
     p.add_argument("--window", type=window_size, default=20, help="periods before each one for z-scores (default 20)")
     p.add_argument("--min-periods", type=positive_int, help="fewest earlier periods for a z-score (default window/2)")
-    p.add_argument(
-        "--neutral",
-        type=neutral_band,
-        metavar="LOW,HIGH",
-        help="count messages with LOW <= P(bullish) < HIGH as neutral (n_neutral); shares over the others (off)",
-    )
     p.add_argument(
         "--fill",
         action="store_true",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from stocksent.cli.args import finite_float, port_number, positive_int
-from stocksent.cli.index import CALENDARS, FREQS, neutral_band, require_index_extra
+from stocksent.cli.index import add_period_flags, require_index_extra
 
 INDEX_FLAGS = ("prices", "freq", "calendar", "neutral")  # mean something only with --index
 
@@ -54,7 +54,11 @@ def register(sub) -> None:
         help="HTTP/1.1 parser (default httptools where installed, else h11)",
     )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
-    index = p.add_argument_group("the sentiment index (GET /v1/index and the page at /index)")
+    index = p.add_argument_group(
+        "the sentiment index",
+        "GET /v1/index and the page at /index; --freq is the period they show first, each other one is "
+        "computed when first asked for",
+    )
     index.add_argument(
         "--index",
         metavar="SCORED",
@@ -62,22 +66,7 @@ def register(sub) -> None:
         "(scored by --model, whose rates.json corrects the shares)",
     )
     index.add_argument("--prices", metavar="PRICES.csv", help="CSV of date,ticker,close: the close beside the index")
-    index.add_argument(
-        "--freq",
-        choices=FREQS,
-        help="the period shown first: 1D (default), 1h, 30min or 1W; each other is computed when first asked for",
-    )
-    index.add_argument(
-        "--calendar",
-        choices=CALENDARS,
-        help="nyse sessions, or 24x7 UTC periods; auto (default): 24x7 for .X crypto symbols, else nyse",
-    )
-    index.add_argument(
-        "--neutral",
-        type=neutral_band,
-        metavar="LOW,HIGH",
-        help="count messages with LOW <= P(bullish) < HIGH as neutral (n_neutral); shares over the others (off)",
-    )
+    add_period_flags(index, defaults=False)
     p.set_defaults(handler=run)
 
 

@@ -25,6 +25,7 @@ from swagger_ui_bundle import swagger_ui_path
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "dom.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     # The sentiment index's page at /index (serve --index), with uPlot vendored (uPlot.SOURCE.txt).
     "index-page.html": "text/html; charset=utf-8",

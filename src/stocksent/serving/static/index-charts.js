@@ -3,7 +3,6 @@
 // where there are any), the messages per period as bars, and the daily close. Every number comes
 // from GET /v1/index as it is: nothing here computes a statistic.
 /* global uPlot */
-"use strict";
 
 const BULL = "#1f77b4", ADJ = "#9467bd", TAG = "#ff7f0e", VOLUME = "#7f7f7f", PRICE = "#2ca02c";
 const SHARE_HEIGHT = 230, VOLUME_HEIGHT = 130, CLOSE_HEIGHT = 150;

@@ -2,6 +2,7 @@
 // would, and shows per ticker its charts (index-charts.js) and the numbers of its rows as the API
 // gave them. The query is kept in the address (/index?ticker=TSLA,AAPL&freq=1W), so a view can be
 // linked; without one the ticker with the most messages is shown.
+import { el, fetchJSON } from "/static/dom.js";
 import { closeChart, shareChart, volumeChart } from "/static/index-charts.js";
 
 const form = document.getElementById("query");
@@ -17,20 +18,6 @@ const charts = document.getElementById("charts");
 const FREQ_WORDS = { "30min": "30 minutes", "1h": "hourly", "1D": "daily", "1W": "weekly" };
 const PERIODS = { "30min": "half hours", "1h": "hours", "1D": "sessions", "1W": "weeks" };
 let indexInfo = { note: null };  // GET /v1/index/info, once
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;  // textContent: data never becomes markup
-  if (className) node.className = className;
-  return node;
-}
-
-async function getJSON(url) {
-  const response = await fetch(url);
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message || response.statusText);
-  return body;
-}
 
 const share = (v) => (v == null ? "–" : v.toFixed(3));
 const count = (v) => (v == null ? "–" : v.toLocaleString("en-US"));
@@ -172,7 +159,7 @@ async function show(event) {
   button.disabled = true;
   statusLine.textContent = "Loading…";
   try {
-    const reply = await getJSON("/v1/index?" + asked);
+    const reply = await fetchJSON("/v1/index?" + asked);
     history.replaceState(null, "", "/index?" + asked);
     render(reply, asked);
   } catch (err) {
@@ -211,7 +198,7 @@ function fill(info) {
 }
 
 form.addEventListener("submit", show);
-getJSON("/v1/index/info").then((info) => {
+fetchJSON("/v1/index/info").then((info) => {
   fill(info);
   return show();
 }).catch((err) => {
