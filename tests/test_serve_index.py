@@ -247,6 +247,17 @@ def test_a_reply_over_the_row_limit_is_refused(source):
     assert refused.value.status == 422 and refused.value.code == "too_many_rows" and "start=" in refused.value.message
 
 
+def test_24x7_rows_are_dated_by_their_start(small_model_dir, emotions_scored):
+    import datetime
+
+    options = IndexOptions(str(emotions_scored), calendar="24x7")
+    source = IndexSource(options, small_model_dir, threshold_of(small_model_dir), "small")
+    rows = source.table("1D").select(["TSLA", "AAPL"], datetime.date(2020, 3, 6), datetime.date(2020, 3, 9))
+    days = rows["period_start"].dt.strftime("%Y-%m-%d").tolist()
+    assert days == ["2020-03-06", "2020-03-07", "2020-03-08", "2020-03-09"] * 2  # weekends are periods on 24x7
+    assert rows["ticker"].tolist() == ["TSLA"] * 4 + ["AAPL"] * 4 and rows["session_date"].isna().all()
+
+
 def test_a_model_without_rates_serves_no_corrected_shares_and_says_why(synthetic_model_dir, emotions_scored):
     source = IndexSource(IndexOptions(str(emotions_scored)), synthetic_model_dir, 0.5, "synthetic")
     assert source.rates is None and "rates.json" in source.note and "train it again" in source.note
