@@ -8,6 +8,8 @@ import pytest
 
 # The real StockTwits dataset; CI always has it, so its absence is a failure, not a skip.
 DATA_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "StockTwits_SPY_Sentiment_2017.gz"
+EMOTIONS = DATA_PATH.parent / "StockEmotions_2020.csv.gz"  # 10,000 dated messages of 37 tickers, self-tagged
+EMOTIONS_PRICES = DATA_PATH.parent / "StockEmotions_2020_prices.csv.gz"  # their daily prices
 
 
 def write(path: Path, text: str) -> Path:
@@ -120,6 +122,18 @@ def default_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def emotions_scored(small_model_dir, tmp_path_factory) -> Path:
+    """StockEmotions 2020 scored by the small model (`stocksent score`'s output): what `serve --index` serves in tests."""
+    from stocksent.batch.files import score_files
+
+    if not EMOTIONS.is_file():
+        pytest.fail(f"real dataset missing: expected it at {EMOTIONS}")
+    out = tmp_path_factory.mktemp("scored") / "emotions.parquet"
+    score_files([EMOTIONS], small_model_dir, out, workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
 def synthetic_model_dir(tmp_path_factory) -> Path:
     """A model directory with random weights and a tiny vocabulary (the words of 300 real messages).
 
@@ -192,6 +206,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def keep_torch_threads():
+    """For tests that run `serve` in process, which sets torch to one thread as the server does."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

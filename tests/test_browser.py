@@ -1,5 +1,6 @@
-"""The web page and /docs in headless Chromium: type two messages, see two labelled results, keep a
-screenshot; each page runs under its Content Security Policy without a violation.
+"""The web page, the index page and /docs in headless Chromium: type two messages, see two labelled
+results; pick tickers, a period and dates, see the index drawn and the API's numbers; keep a
+screenshot of each; each page runs under its Content Security Policy without a violation.
 
 Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them). Without them the test is
 skipped on a developer's machine but fails in CI, where it must run.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import EMOTIONS_PRICES
 from serve_helpers import running_server
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -129,3 +131,102 @@ def test_docs_render_swagger_ui_without_a_cdn(browser, small_model_dir):
         ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / "docs.png"))
         assert (ARTIFACTS / "docs.png").stat().st_size > 10_000
+
+
+# Pixels of a colour on a chart's canvas: the series drawn, not only the axes and grid.
+PAINTED = """
+const [canvas, r, g, b] = arguments;
+const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+let n = 0;
+for (let i = 0; i < pixels.length; i += 4) {
+  const near = Math.abs(pixels[i] - r) < 40 && Math.abs(pixels[i + 1] - g) < 40 && Math.abs(pixels[i + 2] - b) < 40;
+  if (near && pixels[i + 3] > 200) n++;
+}
+return n;
+"""
+BULL, ADJ, PRICE = (31, 119, 180), (148, 103, 189), (44, 160, 44)  # the charts' colours (index-charts.js)
+
+
+def shown(text: str, value) -> bool:
+    """A number as the page shows it (3 decimals, or thousands with commas; a dash for null) against the API's."""
+    if value is None:
+        return text == "–"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return text == f"{value:,}"
+    return abs(float(text) - value) <= 0.0005 + 1e-12
+
+
+def test_index_page_draws_the_index_and_shows_the_apis_numbers(browser, small_model_dir, emotions_scored):
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    with running_server(small_model_dir, "--index", str(emotions_scored), "--prices", str(EMOTIONS_PRICES)) as url:
+        browser.get(url + "/index")
+        wait = WebDriverWait(browser, 60)
+        charts = browser.find_element(By.ID, "charts")
+        wait.until(lambda d: charts.get_attribute("data-query"))  # the first view: the ticker with most messages
+        assert [b.get_attribute("data-ticker") for b in charts.find_elements(By.CSS_SELECTOR, "article.ticker")] == [
+            "TSLA"
+        ]
+
+        tickers = Select(browser.find_element(By.ID, "tickers"))
+        tickers.deselect_all()
+        tickers.select_by_value("TSLA")
+        tickers.select_by_value("AAPL")
+        Select(browser.find_element(By.ID, "freq")).select_by_value("1W")
+        for name, day in (("start", "2020-03-01"), ("end", "2020-10-31")):  # as a date picker sets them
+            browser.execute_script("arguments[0].value = arguments[1];", browser.find_element(By.ID, name), day)
+        browser.find_element(By.ID, "show").click()
+        query = "ticker=TSLA%2CAAPL&freq=1W&start=2020-03-01&end=2020-10-31"
+        wait.until(lambda d: charts.get_attribute("data-query") == query)
+        assert browser.current_url == f"{url}/index?{query}"  # the view can be linked
+        api = httpx.get(f"{url}/v1/index?{query}", timeout=60).json()
+
+        blocks = charts.find_elements(By.CSS_SELECTOR, "article.ticker")
+        assert [b.get_attribute("data-ticker") for b in blocks] == ["TSLA", "AAPL"]
+        for block in blocks:
+            ticker = block.get_attribute("data-ticker")
+            rows = [r for r in api["rows"] if r["ticker"] == ticker]
+            closes = [p["close"] for p in api["prices"] if p["ticker"] == ticker]
+            assert len(rows) == 35 and len(closes) > 150
+            # The charts hold the API's numbers, and are drawn.
+            data = browser.execute_script("return arguments[0].charts.share.data;", block)
+            assert data[3] == [r["share_bull"] for r in rows]
+            assert [data[1], data[2]] == [[r["ci_lo"] for r in rows], [r["ci_hi"] for r in rows]]
+            assert data[6] == [r["share_bull_adj"] for r in rows] and data[4] == [r["adj_lo"] for r in rows]
+            assert browser.execute_script("return arguments[0].charts.volume.data[1];", block) == [
+                r["n_msgs"] for r in rows
+            ]
+            assert browser.execute_script("return arguments[0].charts.close.data[1];", block) == closes
+            for chart, colour in (("share", BULL), ("share", ADJ), ("close", PRICE)):
+                canvas = browser.execute_script(f"return arguments[0].charts.{chart}.ctx.canvas;", block)
+                assert browser.execute_script(PAINTED, canvas, *colour) > 200, (ticker, chart, colour)
+            # The numbers shown are the API's: every cell of the table, and the latest period's line.
+            lines = block.find_elements(By.CSS_SELECTOR, "table.numbers tbody tr")
+            assert len(lines) == len(rows)
+            for line, row in zip(lines, rows):
+                period = line.find_element(By.CSS_SELECTOR, "td.period").get_attribute("textContent")
+                assert period == row["session_date"]
+                cells = line.find_elements(By.CSS_SELECTOR, "td.value")
+                assert {c.get_attribute("data-column") for c in cells} >= {
+                    "n_msgs",
+                    "share_bull",
+                    "ci_lo",
+                    "share_bull_adj",
+                }
+                for cell in cells:
+                    column, text = cell.get_attribute("data-column"), cell.get_attribute("textContent")
+                    assert shown(text, row[column]), (ticker, row["session_date"], column, text, row[column])
+            last = [r for r in rows if r["n_msgs"] > 0][-1]
+            latest = block.find_element(By.CSS_SELECTOR, ".latest")
+            assert last["session_date"] in latest.text
+            for value in latest.find_elements(By.CSS_SELECTOR, ".value"):
+                assert shown(value.text, last[value.get_attribute("data-column")])
+
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert f"{url}/static/uPlot.iife.min.js" in loaded and all(n.startswith(url + "/") for n in loaded)  # no CDN
+        assert_the_policy_holds_and_is_enforced(browser)
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / "index_page.png"))
+        assert (ARTIFACTS / "index_page.png").stat().st_size > 10_000

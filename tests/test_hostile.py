@@ -36,6 +36,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import EMOTIONS_PRICES
 from stocksent.errors import StocksentError
 from stocksent.text import TextOptions, normalise, normalise_flat
 
@@ -188,18 +189,27 @@ def test_request_parser_gives_messages_or_a_short_json_error(body):
 
 
 @pytest.fixture(scope="module")
-def api_schema(small_model_dir):
+def api_schema(small_model_dir, emotions_scored):
+    """Every route, the sentiment index's (serve --index, over real scored messages) included."""
     schemathesis = pytest.importorskip("schemathesis")
     from schemathesis.config import SchemathesisConfig
 
     from stocksent.serving.factory import create_app
+    from stocksent.serving.index_source import IndexOptions
 
     # A body the schema refuses gets 422, 413 where it breaks a limit (too many messages, too long), or
     # 415 where its bytes are not UTF-8 (random bytes): all documented; schemathesis's default list lacks 413 and 415.
+    # GET /v1/index refuses with 422 what its schema cannot say: start after end, a freq the messages
+    # cannot give, more tickers than a reply holds (documented as such).
+    semantic = {"positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}}
     config = SchemathesisConfig.from_dict(
-        {"checks": {"negative_data_rejection": {"expected-statuses": ["413", "415", "422"]}}}
+        {
+            "checks": {"negative_data_rejection": {"expected-statuses": ["413", "415", "422"]}},
+            "operations": [{"include-path": "/v1/index", "checks": semantic}],
+        }
     )
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(small_model_dir), config=config)
+    app = create_app(small_model_dir, index=IndexOptions(str(emotions_scored), prices=str(EMOTIONS_PRICES)))
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])
@@ -226,6 +236,23 @@ def test_the_api_holds_to_its_schema(api_schema, mode):
     holds()
     statuses = {status for _, _, status in seen}
     assert (200 in statuses) if mode == "positive" else statuses <= {413, 415, 422}, statuses
+
+
+def test_the_index_replies_hold_to_the_schema(api_schema):
+    """The index's replies that random tickers never reach: rows and closes, and the 422s of meaning."""
+    operation = api_schema["/v1/index"]["GET"]
+    statuses = []
+    for query in (
+        {"ticker": "TSLA,AAPL", "freq": "1W"},
+        {"ticker": "$dis", "freq": "1D", "start": "2020-06-01", "end": "2020-06-30"},
+        {"ticker": "TSLA", "start": "2020-06-01", "end": "2020-05-01"},
+        {"ticker": "TSLA", "freq": "30min"},
+    ):
+        case = operation.Case(query=query)
+        response = case.call()
+        statuses.append(response.status_code)
+        case.validate_response(response)
+    assert statuses == [200, 200, 422, 422]
 
 
 # --------------------------------------------------------------------------- output files

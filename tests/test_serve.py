@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import torch
 
 from serve_helpers import running_server, serving
 from stocksent.artifacts import read_json
@@ -241,6 +240,8 @@ def test_unknown_routes_and_methods(server):
     assert_error(httpx.post(f"{server}/v1/nope", json={}), 404, "not_found")
     assert_error(httpx.get(f"{server}/static/../serve.py"), 404, "not_found")
     assert_error(httpx.get(f"{server}/v1/predict"), 405, "method_not_allowed")
+    for path in ("/v1/index?ticker=TSLA", "/v1/index/info", "/index"):  # only with serve --index
+        assert_error(httpx.get(f"{server}{path}"), 404, "not_found")
     long_path = assert_error(httpx.get(f"{server}/{'p' * 20_000}"), 404, "not_found")  # echoed bounded
     assert len(long_path["message"]) < 300
     assert httpx.get(f"{server}/healthz").status_code == 200  # still up after all the bad requests
@@ -332,13 +333,6 @@ def test_internal_errors_are_500_without_a_traceback(small_model_dir, monkeypatc
     assert response.json()["error"] == "internal_error"
     assert "secret" not in response.text and "Traceback" not in response.text
     assert health.status_code == 200
-
-
-@pytest.fixture
-def keep_torch_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys, keep_torch_threads):

@@ -30,7 +30,7 @@ from typing import Any
 from stocksent.atomic import atomic_open
 from stocksent.errors import StocksentError
 
-__all__ = ["FORMATS", "TableWriter", "jsonl_text", "output_format", "refuse_inputs", "write_table"]
+__all__ = ["FORMATS", "TableWriter", "json_records", "jsonl_text", "output_format", "refuse_inputs", "write_table"]
 
 FORMATS = ("parquet", "csv", "jsonl")
 _EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -203,22 +203,33 @@ def write_table(table: Any, path: str | os.PathLike, fmt: str | None = None) -> 
         writer.write(table)
 
 
-def jsonl_text(batch) -> str:
-    """The rows of `batch` as JSON Lines, in the columns' order (float32 as its shortest decimal)."""
+def json_records(batch) -> list[dict[str, Any]]:
+    """The rows of `batch` as the objects JSON Lines hold, in the columns' order: float32 as its
+    shortest decimal, times and dates as their text (`2020-01-03 21:00:00+00:00`, `2020-01-06`).
+
+    What `jsonl_text` writes, and what the service's GET /v1/index answers with.
+
+    >>> json_records(pa.table({"day": [datetime.date(2020, 1, 6)], "n": [3]}))  # doctest: +SKIP
+    [{'day': '2020-01-06', 'n': 3}]
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not batch.num_rows:
-        return ""
     columns = {}
     for name, column in zip(batch.schema.names, batch.columns):
         if pa.types.is_float32(column.type):  # 0.8231411, not the double's 0.8231410980224609
             columns[name] = [None if v is None else float(v) for v in pc.cast(column, pa.string()).to_pylist()]
+        elif pa.types.is_temporal(column.type):
+            columns[name] = [None if v is None else str(v) for v in column.to_pylist()]
         else:
             columns[name] = column.to_pylist()
     names = list(columns)
-    rows = zip(*columns.values())
-    return "".join(json.dumps(dict(zip(names, row)), ensure_ascii=False, default=str) + "\n" for row in rows)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def jsonl_text(batch) -> str:
+    """The rows of `batch` as JSON Lines (`json_records`)."""
+    return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in json_records(batch))
 
 
 def csv_cells(batch):

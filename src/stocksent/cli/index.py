@@ -8,6 +8,7 @@ import sys
 from stocksent.cli.args import positive_int
 
 FREQS = ("1D", "1h", "30min", "1W")
+CALENDARS = ("auto", "nyse", "24x7")
 
 
 def ticker_list(text: str) -> list[str]:
@@ -36,6 +37,26 @@ def window_size(text: str) -> int:
     return value
 
 
+def add_period_flags(p, defaults: bool = True) -> None:
+    """--freq, --calendar and --neutral, which mean the same for `index` and `serve --index`.
+    `defaults=False` leaves them None when not given, so that the caller can tell."""
+    p.add_argument(
+        "--freq", choices=FREQS, default="1D" if defaults else None, help="period: 1D (default), 1h, 30min or 1W"
+    )
+    p.add_argument(
+        "--calendar",
+        choices=CALENDARS,
+        default="auto" if defaults else None,
+        help="nyse sessions, or 24x7 UTC periods; auto (default): 24x7 for .X crypto symbols, else nyse",
+    )
+    p.add_argument(
+        "--neutral",
+        type=neutral_band,
+        metavar="LOW,HIGH",
+        help="count messages with LOW <= P(bullish) < HIGH as neutral (n_neutral); shares over the others (off)",
+    )
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "index",
@@ -48,22 +69,10 @@ def register(sub) -> None:
     p.add_argument("--model", help="model directory written by train (optional if the input has p_bullish)")
     p.add_argument("--output", "-o", required=True, help="output table: .parquet, .csv or .jsonl (.csv.gz, .jsonl.gz)")
     p.add_argument("--format", choices=("parquet", "csv", "jsonl"), help="output format (default: from --output)")
-    p.add_argument("--freq", choices=FREQS, default="1D", help="period: 1D (default), 1h, 30min or 1W")
-    p.add_argument(
-        "--calendar",
-        choices=("auto", "nyse", "24x7"),
-        default="auto",
-        help="nyse sessions, or 24x7 UTC periods; auto (default): 24x7 for .X crypto symbols, else nyse",
-    )
+    add_period_flags(p)
     p.add_argument("--tickers", type=ticker_list, help="only these tickers, e.g. AAPL,TSLA")
     p.add_argument("--window", type=window_size, default=20, help="periods before each one for z-scores (default 20)")
     p.add_argument("--min-periods", type=positive_int, help="fewest earlier periods for a z-score (default window/2)")
-    p.add_argument(
-        "--neutral",
-        type=neutral_band,
-        metavar="LOW,HIGH",
-        help="count messages with LOW <= P(bullish) < HIGH as neutral (n_neutral); shares over the others (off)",
-    )
     p.add_argument(
         "--fill",
         action="store_true",
@@ -78,16 +87,23 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def require_index_extra(calendar: str, command: str = "stocksent index") -> None:
+    """One line naming what the index needs and is missing (the `index` extra)."""
     import importlib.util
 
     from stocksent.errors import StocksentError
 
     missing = [name for name in ("pandas", "pyarrow") if importlib.util.find_spec(name) is None]
-    if args.calendar != "24x7" and importlib.util.find_spec("exchange_calendars") is None:
+    if calendar != "24x7" and importlib.util.find_spec("exchange_calendars") is None:
         missing.append("exchange_calendars (for NYSE sessions; --calendar 24x7 works without it)")
     if missing:
-        raise StocksentError(f"stocksent index needs {', '.join(missing)}: pip install 'stocksent[index]'")
+        raise StocksentError(f"{command} needs {', '.join(missing)}: pip install 'stocksent[index]'")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stocksent.errors import StocksentError
+
+    require_index_extra(args.calendar)
     if args.prices and not args.plot:
         raise StocksentError("--prices is for the plot: add --plot PATH.png")
     if args.plot and not args.plot.lower().endswith(".png"):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from stocksent.cli.args import finite_float, port_number, positive_int
+from stocksent.cli.index import add_period_flags, require_index_extra
+
+INDEX_FLAGS = ("prices", "freq", "calendar", "neutral")  # mean something only with --index
 
 
 def seconds(text: str) -> float:
@@ -16,7 +19,9 @@ def seconds(text: str) -> float:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="serve a model over HTTP (JSON API, web page at /, docs at /docs)")
+    p = sub.add_parser(
+        "serve", help="serve a model over HTTP (JSON API, web page at /, docs at /docs; --index: the index at /index)"
+    )
     p.add_argument("--model", required=True, help="model directory written by train")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port_number, default=8000, help="default 8000 (0: any free port)")
@@ -49,12 +54,45 @@ def register(sub) -> None:
         help="HTTP/1.1 parser (default httptools where installed, else h11)",
     )
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+    index = p.add_argument_group(
+        "the sentiment index",
+        "GET /v1/index and the page at /index; --freq is the period they show first, each other one is "
+        "computed when first asked for",
+    )
+    index.add_argument(
+        "--index",
+        metavar="SCORED",
+        help="serve the index of these scored messages: a file or folder of `stocksent score` output "
+        "(scored by --model, whose rates.json corrects the shares)",
+    )
+    index.add_argument("--prices", metavar="PRICES.csv", help="CSV of date,ticker,close: the close beside the index")
+    add_period_flags(index, defaults=False)
     p.set_defaults(handler=run)
+
+
+def index_options(args: argparse.Namespace):
+    """`--index` and its flags as the server takes them, or None; a flag of the index without it is an error."""
+    from stocksent.errors import StocksentError
+
+    if args.index is None:
+        given = [f"--{name}" for name in INDEX_FLAGS if getattr(args, name) is not None]
+        if given:
+            raise StocksentError(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the index: add --index SCORED"
+            )
+        return None
+    require_index_extra(args.calendar or "auto", "serve --index")
+    from stocksent.serving.index_source import IndexOptions
+
+    return IndexOptions(
+        args.index, freq=args.freq or "1D", calendar=args.calendar or "auto", neutral=args.neutral, prices=args.prices
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from stocksent.serving.server import run as serve
 
+    index = index_options(args)
     serve(
         args.model,
         args.host,
@@ -66,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         http=args.http,
+        index=index,
     )
     return 0

@@ -4,8 +4,8 @@
 Every error a client can cause comes back as JSON `{"error": CODE, "message": TEXT}` with a 4xx
 status (replies.py); anything else is a 500 whose traceback goes to the server's log only, never to
 the client. Below the routes: the body's rules (guard.py, body.py), the budget of work in flight
-(admission.py), HEAD and nosniff (hygiene.py); beside them the pages (pages.py) and the one OpenAPI
-document (schema.py).
+(admission.py), HEAD and nosniff (hygiene.py); beside them the pages (pages.py), the sentiment
+index of `serve --index` (index_api.py over index_source.py) and the one OpenAPI document (schema.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from stocksent.serving.admission import Admission
 from stocksent.serving.body import parse_messages
 from stocksent.serving.guard import RequestGuard
 from stocksent.serving.hygiene import HttpHygiene
+from stocksent.serving.index_api import add_index_routes
+from stocksent.serving.index_source import IndexSource
 from stocksent.serving.limits import (
     BODY_IDLE_TIMEOUT_S,
     BODY_TIMEOUT_S,
@@ -53,8 +55,10 @@ def build_app(
     body_idle_timeout: float = BODY_IDLE_TIMEOUT_S,
     inflight_bytes: int = MAX_INFLIGHT_BYTES,
     queue_wait: float = QUEUE_WAIT_S,
+    index: IndexSource | None = None,
 ) -> FastAPI:
-    """Routes over one loaded model, with `info` as GET /v1/model returns it.
+    """Routes over one loaded model, with `info` as GET /v1/model returns it, and over `index` (the
+    sentiment index of `serve --index`) GET /v1/index, /v1/index/info and the page at /index.
 
     `threads` scoring threads share the work of concurrent requests (see microbatch.py); a body must
     arrive within `body_timeout` seconds, each part within `body_idle_timeout`; the bodies in flight
@@ -157,5 +161,7 @@ def build_app(
     async def healthz() -> Response:
         return json_response({"status": "ok", "model": model_id})
 
-    add_pages(app)
+    if index is not None:
+        add_index_routes(app, index)
+    add_pages(app, index_page=index is not None)
     return app

@@ -12,6 +12,7 @@ from typing import Any
 from stocksent.artifacts import METRICS, MODEL_FILES, WEIGHTS, model_id, read_json, sha256_files
 from stocksent.errors import StocksentError
 from stocksent.sentiment import SentimentModel
+from stocksent.serving.index_source import IndexOptions, IndexSource
 from stocksent.serving.limits import (
     BODY_IDLE_TIMEOUT_S,
     BODY_TIMEOUT_S,
@@ -78,12 +79,15 @@ def create_app(
     threads: int = 1,
     sha256: dict[str, str] | None = None,
     body_timeout: float = BODY_TIMEOUT_S,
+    index: IndexOptions | None = None,
 ):
     """The FastAPI app serving one model directory, loaded here before any request arrives.
 
     `threads` scoring threads share concurrent requests' work; give each one intra-op thread
     (`torch.set_num_threads(1)`, as `run` does) so they do not fight over the cores. `sha256`
     ({file name: digest}) refuses a directory whose files have changed since they were pinned.
+    `index`: also serve the sentiment index of scored messages (`serve --index`), computed here at
+    the default frequency, with the model's rates.json for the corrected shares.
     """
     require_serve_extra()
     from stocksent.serving.app import build_app
@@ -92,6 +96,8 @@ def create_app(
     # what else arrived with it (precision "auto" switches on the batch size).
     model = SentimentModel.load(model_dir, backend=backend, precision="float32", sha256=sha256)
     idle = min(BODY_IDLE_TIMEOUT_S, body_timeout)
-    app = build_app(model, model_info(model, backend), threads, body_timeout, idle)
+    info = model_info(model, backend)
+    source = None if index is None else IndexSource(index, model.directory, model.threshold, info["id"])
+    app = build_app(model, info, threads, body_timeout, idle, index=source)
     app.state.sha256 = model.sha256  # of the bytes this app serves
     return app

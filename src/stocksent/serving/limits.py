@@ -22,3 +22,7 @@ QUEUE_WAIT_S = 5.0
 RETRY_AFTER_S = 1
 # SIGTERM: requests in flight get this long to finish (then a JSON 503); waiting ones a 503 at once.
 SHUTDOWN_GRACE_S = 10
+# GET /v1/index: at most this many tickers per request, and this many rows in a reply (about 10 MB
+# of JSON); a query that would give more is refused with the advice to narrow it.
+MAX_INDEX_TICKERS = 12
+MAX_INDEX_ROWS = 10_000

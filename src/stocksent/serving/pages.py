@@ -1,4 +1,5 @@
-"""The service's pages: the web page at / (with its script and style) and the Swagger UI at /docs,
+"""The service's pages: the web page at / (with its script and style), the sentiment index's page at
+/index (with `serve --index`; its charts drawn by the vendored uPlot) and the Swagger UI at /docs,
 all served from the installed packages (no CDN), each with the headers a page needs.
 
 Every page forbids being framed (X-Frame-Options and CSP frame-ancestors) and runs under a Content
@@ -24,7 +25,15 @@ from swagger_ui_bundle import swagger_ui_path
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "dom.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    # The sentiment index's page at /index (serve --index), with uPlot vendored (uPlot.SOURCE.txt).
+    "index-page.html": "text/html; charset=utf-8",
+    "index-page.js": "text/javascript; charset=utf-8",
+    "index-charts.js": "text/javascript; charset=utf-8",
+    "index-page.css": "text/css; charset=utf-8",
+    "uPlot.iife.min.js": "text/javascript; charset=utf-8",
+    "uPlot.min.css": "text/css; charset=utf-8",
 }
 # Swagger UI for /docs, from the swagger-ui-bundle package (ReDoc has no such package: off).
 SWAGGER_FILES = {
@@ -53,11 +62,11 @@ def page_headers(html: str, data_images: bool = False) -> dict[str, str]:
     return {**FRAMING, "content-security-policy": content_security_policy(html, data_images)}
 
 
-def add_pages(app: FastAPI) -> None:
-    """GET / (the web page), /static/NAME, /docs (Swagger UI over /openapi.json), /docs/static/NAME."""
+def add_pages(app: FastAPI, index_page: bool = False) -> None:
+    """GET / (the web page), /static/NAME, /docs (Swagger UI over /openapi.json), /docs/static/NAME,
+    and with `index_page` GET /index (the sentiment index's page, over GET /v1/index)."""
     files = {name: resources.files("stocksent.serving").joinpath("static", name).read_bytes() for name in STATIC_FILES}
-    index_html = files["index.html"]
-    index_headers = page_headers(index_html.decode("utf-8"))
+    html_headers = {name: page_headers(files[name].decode("utf-8")) for name in STATIC_FILES if name.endswith(".html")}
     docs_html = get_swagger_ui_html(
         openapi_url="/openapi.json",
         title=f"{app.title} API",
@@ -69,15 +78,24 @@ def add_pages(app: FastAPI) -> None:
     # swagger-ui.css draws its icons from data: URIs
     docs_headers = page_headers(docs_html.decode("utf-8"), data_images=True)
 
+    def page(name: str) -> Response:
+        return Response(files[name], media_type=STATIC_FILES[name], headers=html_headers[name])
+
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
-        return Response(index_html, media_type=STATIC_FILES["index.html"], headers=index_headers)
+        return page("index.html")
+
+    if index_page:
+
+        @app.get("/index", include_in_schema=False)
+        async def sentiment_index() -> Response:
+            return page("index-page.html")
 
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str) -> Response:
         if name not in files:
             raise HTTPException(404)
-        headers = {"Cache-Control": "no-cache", **(index_headers if name == "index.html" else {})}
+        headers = {"Cache-Control": "no-cache", **html_headers.get(name, {})}
         return Response(files[name], media_type=STATIC_FILES[name], headers=headers)
 
     @app.get("/docs", include_in_schema=False)

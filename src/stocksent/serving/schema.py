@@ -43,6 +43,47 @@ class ErrorOut(BaseModel):
     message: str = Field(description="what is wrong and what to do")
 
 
+class PriceOut(BaseModel):
+    ticker: str
+    date: str = Field(description="the trading day, YYYY-MM-DD")
+    close: float
+
+
+class IndexResponse(BaseModel):
+    model: str = Field(description="id of the model whose rates correct the shares (the served model)")
+    freq: str = Field(description="the index's period: 30min, 1h, 1D or 1W")
+    tickers: list[str] = Field(description="the tickers asked for, cleaned (no $, upper case), each once")
+    start: str | None = Field(description="first date asked for (YYYY-MM-DD), or null")
+    end: str | None = Field(description="last date asked for (YYYY-MM-DD), or null")
+    columns: list[str] = Field(description="the index's columns, as `stocksent index` writes them")
+    rows: list[dict[str, Any]] = Field(
+        description="one object per ticker and period with those columns, by ticker (as asked) then period; "
+        "values as `stocksent index --format jsonl` writes them (null where a value is missing)"
+    )
+    prices: list[PriceOut] | None = Field(description="the daily closes in the same dates (serve --prices), or null")
+
+
+class TickerOut(BaseModel):
+    ticker: str
+    calendar: str = Field(description="nyse or 24x7")
+    n_msgs: int = Field(description="messages about it")
+    first: str | None = Field(description="date of its first period with messages")
+    last: str | None = Field(description="date of its last period with messages")
+
+
+class IndexInfo(BaseModel):
+    model: str
+    freq: str = Field(description="the frequency /v1/index answers with when freq= is not given")
+    freqs: list[str] = Field(description="the frequencies freq= takes")
+    calendar: str = Field(description="auto, nyse or 24x7 (serve --calendar)")
+    neutral: list[float] | None = Field(description="the neutral band [low, high] (serve --neutral), or null")
+    corrected: bool = Field(description="whether the rows have the corrected shares (share_bull_adj ...)")
+    note: str | None = Field(description="why there are no corrected shares, where there are none")
+    prices: bool = Field(description="whether replies carry the daily closes")
+    tickers: list[TickerOut] = Field(description="every ticker of the index, most messages first")
+    limits: dict[str, int] = Field(description="max_tickers per request, max_rows per reply")
+
+
 REQUEST_BODY = {"required": True, "content": {"application/json": {"schema": PredictRequest.model_json_schema()}}}
 ERRORS = {
     400: {"model": ErrorOut, "description": "malformed HTTP (the request line or headers)"},
@@ -52,6 +93,12 @@ ERRORS = {
     422: {"model": ErrorOut, "description": "malformed JSON, wrong types, unknown fields or a lone surrogate"},
     503: {"model": ErrorOut, "description": "busy or shutting down: try again after Retry-After seconds"},
 }
+INDEX_ERRORS = {
+    400: {"model": ErrorOut, "description": "malformed HTTP (the request line or headers)"},
+    404: {"model": ErrorOut, "description": "a ticker that is not in the index"},
+    422: {"model": ErrorOut, "description": "no ticker, a bad freq or date, start after end, a freq the data "
+          "cannot give, or more tickers or rows than a reply holds"},
+}  # fmt: skip
 
 
 def openapi_30(node: Any) -> Any:

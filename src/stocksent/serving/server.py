@@ -23,8 +23,17 @@ from pathlib import Path
 from stocksent.artifacts import MODEL_FILES, sha256_files
 from stocksent.errors import StocksentError
 from stocksent.serving.factory import create_app, require_serve_extra
+from stocksent.serving.index_source import IndexOptions
 from stocksent.serving.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, MAX_HEADER_BYTES, SHUTDOWN_GRACE_S
-from stocksent.serving.worker import BACKEND_ENV, BODY_TIMEOUT_ENV, MODEL_ENV, PARENT_ENV, SHA256_ENV, THREADS_ENV
+from stocksent.serving.worker import (
+    BACKEND_ENV,
+    BODY_TIMEOUT_ENV,
+    INDEX_ENV,
+    MODEL_ENV,
+    PARENT_ENV,
+    SHA256_ENV,
+    THREADS_ENV,
+)
 
 __all__ = ["run"]
 
@@ -53,8 +62,10 @@ def run(
     header_timeout: float = HEADER_TIMEOUT_S,
     body_timeout: float = BODY_TIMEOUT_S,
     http: str | None = None,
+    index: IndexOptions | None = None,
 ) -> None:
-    """Serve until interrupted. The model is loaded (so checked) before the port opens.
+    """Serve until interrupted. The model is loaded (so checked) before the port opens, and with
+    `index` the sentiment index of its scored messages computed (GET /v1/index, the page at /index).
 
     A request's head must arrive within `header_timeout` seconds and its body within `body_timeout`
     (a 408 and the connection closed otherwise); idle keep-alive connections close after 5 s. `http`:
@@ -74,7 +85,9 @@ def run(
         raise StocksentError(f"--http {http}: use one of {', '.join(sorted(PROTOCOLS))}")
     check_port_free(host, port)
     torch.set_num_threads(1)  # one core per scoring thread; more cores: more --workers
-    app = create_app(model_dir, backend, threads, body_timeout=body_timeout)  # a bad model directory fails here
+    app = create_app(
+        model_dir, backend, threads, body_timeout=body_timeout, index=index
+    )  # a bad model or index fails here
     pinned = app.state.sha256  # what every worker must find
     protocol = functools.partial(
         PROTOCOLS[http or DEFAULT_HTTP], header_timeout=header_timeout, max_header_bytes=MAX_HEADER_BYTES
@@ -105,6 +118,10 @@ def run(
             PARENT_ENV: str(os.getpid()),  # each worker ends with this process (lifetime.exit_with)
         }
     )
+    if index is not None:  # each worker computes its own copy of the index
+        os.environ[INDEX_ENV] = index.to_json()
+    else:
+        os.environ.pop(INDEX_ENV, None)
     from stocksent.serving.supervisor import Supervisor
 
     config = uvicorn.Config("stocksent.serving.worker:app", factory=True, workers=workers, **options)

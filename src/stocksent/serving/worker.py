@@ -23,6 +23,7 @@ from stocksent.lifetime import exit_with
 MODEL_ENV, BACKEND_ENV, THREADS_ENV = "STOCKSENT_SERVE_MODEL", "STOCKSENT_SERVE_BACKEND", "STOCKSENT_SERVE_THREADS"
 SHA256_ENV, BODY_TIMEOUT_ENV = "STOCKSENT_SERVE_SHA256", "STOCKSENT_SERVE_BODY_TIMEOUT"
 PARENT_ENV = "STOCKSENT_SERVE_PARENT"  # the PID of `serve` itself: a worker ends as soon as it does
+INDEX_ENV = "STOCKSENT_SERVE_INDEX"  # serve --index and its flags, as IndexOptions.to_json writes them
 REFUSED = 3  # a worker's exit status when it refuses to start (uvicorn's STARTUP_FAILURE: the parent stops)
 
 
@@ -63,6 +64,7 @@ def app():
 
     from stocksent.errors import StocksentError
     from stocksent.serving.factory import create_app
+    from stocksent.serving.index_source import IndexOptions
 
     torch.set_num_threads(1)
     try:
@@ -72,6 +74,7 @@ def app():
             int(os.environ.get(THREADS_ENV, 1)),
             pinned or None,
             float(os.environ.get(BODY_TIMEOUT_ENV, 60.0)),
+            IndexOptions.from_json(os.environ[INDEX_ENV]) if INDEX_ENV in os.environ else None,
         )
     except StocksentError as err:  # e.g. the files changed between the check above and the load
         refuse(str(err))

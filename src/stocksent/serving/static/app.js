@@ -1,5 +1,5 @@
 // The page talks to the same JSON API as any client: POST /v1/predict, GET /v1/model.
-"use strict";
+import { el, fetchJSON } from "/static/dom.js";
 
 const form = document.getElementById("form");
 const input = document.getElementById("messages");
@@ -8,32 +8,25 @@ const statusLine = document.getElementById("status");
 const table = document.getElementById("results");
 const rows = table.querySelector("tbody");
 
-function cell(tag, text, className) {
-  const el = document.createElement(tag);
-  if (text !== undefined) el.textContent = text;  // textContent: a message can never inject markup
-  if (className) el.className = className;
-  return el;
-}
-
 function resultRow(message, prediction) {
-  const tr = cell("tr", undefined, "result");
-  tr.appendChild(cell("td", message, "message"));
-  const labelCell = cell("td");
+  const tr = el("tr", undefined, "result");
+  tr.appendChild(el("td", message, "message"));
+  const labelCell = el("td");
   if (prediction.label === null) {  // no words to score: no label, and the reason instead
-    labelCell.appendChild(cell("span", "none", "label"));
+    labelCell.appendChild(el("span", "none", "label"));
     tr.appendChild(labelCell);
-    tr.appendChild(cell("td", prediction.reason, "prob"));
+    tr.appendChild(el("td", prediction.reason, "prob"));
     return tr;
   }
-  labelCell.appendChild(cell("span", prediction.label, "label " + prediction.label));
+  labelCell.appendChild(el("span", prediction.label, "label " + prediction.label));
   tr.appendChild(labelCell);
-  const probCell = cell("td", undefined, "prob");
-  const bar = cell("div", undefined, "bar");
-  const fill = cell("div", undefined, "fill " + prediction.label);
+  const probCell = el("td", undefined, "prob");
+  const bar = el("div", undefined, "bar");
+  const fill = el("div", undefined, "fill " + prediction.label);
   fill.style.width = (prediction.p_bullish * 100).toFixed(1) + "%";
   bar.appendChild(fill);
   probCell.appendChild(bar);
-  probCell.appendChild(cell("span", prediction.p_bullish.toFixed(3), "value"));
+  probCell.appendChild(el("span", prediction.p_bullish.toFixed(3), "value"));
   tr.appendChild(probCell);
   return tr;
 }
@@ -48,13 +41,11 @@ async function score(event) {
   button.disabled = true;
   statusLine.textContent = "Scoring…";
   try {
-    const response = await fetch("/v1/predict", {
+    const body = await fetchJSON("/v1/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ messages }),
     });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.message || response.statusText);
     rows.replaceChildren(...body.predictions.map((p, i) => resultRow(messages[i], p)));
     table.hidden = false;
     statusLine.textContent = `${messages.length} scored by ${body.model}`;
@@ -69,7 +60,7 @@ form.addEventListener("submit", score);
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
 });
-fetch("/v1/model").then((r) => r.json()).then((info) => {
+fetchJSON("/v1/model").then((info) => {
   const acc = info.metrics ? ` · test accuracy ${info.metrics.accuracy.toFixed(3)}` : "";
   document.getElementById("model").textContent = `model: ${info.id}${acc}`;
 }).catch(() => {});
