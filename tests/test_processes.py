@@ -55,8 +55,15 @@ def score_command(model: Path, rows: Path, output: Path, *extra: str) -> list[st
     return [STOCKSENT, "score", str(rows), "--model", str(model), "--output", str(output), "--no-progress", *extra]
 
 
-def test_score_killed_with_sigkill_leaves_no_worker_fork_server_or_tracker(small_model_dir, rows, tmp_path):
+def reference_env() -> tuple[dict[str, str], str]:
+    """A tagged environment on the reference path (no compiled core), where `score` runs worker
+    processes: with the compiled core it scores in threads of its one process."""
     env, tag = tagged_env()
+    return {**env, "STOCKSENT_NATIVE": "0"}, tag
+
+
+def test_score_killed_with_sigkill_leaves_no_worker_fork_server_or_tracker(small_model_dir, rows, tmp_path):
+    env, tag = reference_env()
     output = tmp_path / "scores.parquet"
     command = score_command(small_model_dir, rows, output, "--workers", "2", "--chunk-rows", "2000")
     parent = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -75,8 +82,31 @@ def test_score_killed_with_sigkill_leaves_no_worker_fork_server_or_tracker(small
         parent.wait()
 
 
-def test_a_finished_score_leaves_no_fork_server(small_model_dir, tmp_path):
+def test_score_in_threads_killed_with_sigkill_leaves_nothing(small_model_dir, rows, tmp_path):
+    """With the compiled core, `score --workers 2` is one process (threads score): killed, nothing is left."""
+    from stocksent.encoding import compiled_text
+
+    if not compiled_text():
+        pytest.skip("the compiled core is not built here: score runs in processes only")
     env, tag = tagged_env()
+    output = tmp_path / "scores.parquet"
+    command = score_command(small_model_dir, rows, output, "--workers", "2", "--chunk-rows", "2000")
+    parent = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        first_chunk = tmp_path / ".scores.parquet.score" / "chunk-00000000.arrow"
+        assert wait_until(first_chunk.exists, GONE_WITHIN_S) and parent.poll() is None, parent.poll()
+        assert set(living(tag)) == {parent.pid}, living(tag)  # no worker process, fork server or tracker
+        assert len(list(Path(f"/proc/{parent.pid}/task").iterdir())) >= 3  # the command and its 2 scoring threads
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=60)
+        assert_none_left(tag)
+    finally:
+        kill_all([parent.pid, *living(tag)])
+        parent.wait()
+
+
+def test_a_finished_score_leaves_no_fork_server(small_model_dir, tmp_path):
+    env, tag = reference_env()
     small = write_rows(tmp_path / "small.csv", 3000)
     command = score_command(small_model_dir, small, tmp_path / "out.csv", "--workers", "2", "--chunk-rows", "500")
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -93,7 +123,9 @@ def test_score_files_returns_leaving_no_fork_server(small_model_dir, tmp_path):
     from stocksent.batch.files import score_files
 
     small = write_rows(tmp_path / "small.csv", 3000)
-    summary = score_files([small], small_model_dir, tmp_path / "out.parquet", workers=2, chunk_rows=500)
+    summary = score_files(
+        [small], small_model_dir, tmp_path / "out.parquet", workers=2, chunk_rows=500, in_threads=False
+    )
     assert summary.rows == 3000
     assert [c for c in children_of(os.getpid()).values() if "forkserver" in c] == []
 

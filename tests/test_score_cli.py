@@ -68,7 +68,23 @@ def test_workers_do_not_change_a_byte(small_model_dir, csv_input, tmp_path):
     assert outputs[0] == outputs[1]
 
 
-def test_resume_after_an_interruption_gives_the_same_bytes(small_model_dir, csv_input, tmp_path):
+def test_threads_and_processes_write_the_same_bytes(small_model_dir, csv_input, tmp_path):
+    """The compiled core scores in threads; worker processes (the reference path's way) give the same file."""
+    from stocksent.encoding import compiled_text
+
+    if not compiled_text():
+        pytest.skip("the compiled core is not built here: score runs in processes only")
+    outputs = {}
+    for in_threads, workers in ((True, 1), (True, 2), (True, 3), (False, 2)):
+        out = tmp_path / f"{in_threads}-{workers}.parquet"
+        summary = score_files([csv_input], small_model_dir, out, workers=workers, chunk_rows=400, in_threads=in_threads)
+        assert summary.rows == 2500 and summary.chunks == 7
+        outputs[in_threads, workers] = out.read_bytes()
+    assert len(set(outputs.values())) == 1, list(outputs)
+
+
+@pytest.mark.parametrize("in_threads", [True, False], ids=["threads", "processes"])
+def test_resume_after_an_interruption_gives_the_same_bytes(small_model_dir, csv_input, tmp_path, in_threads):
     whole = tmp_path / "whole.parquet"
     assert score(csv_input, "--model", small_model_dir, "-o", whole, "--chunk-rows", "300", "--workers", "2") == 0
     out = tmp_path / "resumed.parquet"
@@ -78,10 +94,12 @@ def test_resume_after_an_interruption_gives_the_same_bytes(small_model_dir, csv_
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        score_files([csv_input], small_model_dir, out, chunk_rows=300, workers=2, progress=interrupt)
+        score_files(
+            [csv_input], small_model_dir, out, chunk_rows=300, workers=2, progress=interrupt, in_threads=in_threads
+        )
     assert not out.exists()
-    kept = sorted((tmp_path / ".resumed.parquet.score").glob("chunk-*.arrow"))
-    assert len(kept) == 3
+    kept = sorted(p.name for p in (tmp_path / ".resumed.parquet.score").glob("chunk-*.arrow"))
+    assert kept == [f"chunk-{i:08d}.arrow" for i in range(3)]  # the chunks written, in order
     summary = score_files([csv_input], small_model_dir, out, chunk_rows=300, workers=1, resume=True)
     assert summary.resumed_chunks == 3 and summary.rows == 2500
     assert out.read_bytes() == whole.read_bytes()

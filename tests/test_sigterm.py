@@ -81,10 +81,11 @@ def test_predict_output_killed_mid_write(small_model_dir, many_messages, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
-def test_score_output_killed_mid_write(small_model_dir, many_rows, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_score_output_killed_mid_write(small_model_dir, many_rows, tmp_path, workers):
     output = tmp_path / "out.csv"
     command = [STOCKSENT, "score", str(many_rows), "--model", str(small_model_dir), "--output", str(output)]
-    command += ["--workers", "1", "--chunk-rows", "2000", "--no-progress"]
+    command += ["--workers", workers, "--chunk-rows", "2000", "--no-progress"]
     result = kill_once_writing(command, tmp_path)
     assert_stopped_cleanly(result, tmp_path)
     assert not output.exists()

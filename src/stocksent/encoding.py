@@ -152,17 +152,30 @@ class TextEncoder:
         return tokens, np.frombuffer(lengths, dtype=np.int64), np.frombuffer(fast, dtype=np.uint8).astype(bool)
 
 
-def _compiled_encoder(vocab: Vocabulary, options: TextOptions):
-    module = native()
-    if module is None:
-        return None
+def compiled_text() -> bool:
+    """Whether `TextEncoder` normalises with the compiled rules in this process: the core is
+    installed and implements this text.py. Where it does, normalising releases the GIL, so threads
+    of one process normalise side by side (`stocksent score` then scores in threads, not processes).
+
+    >>> compiled_text()  # doctest: +SKIP
+    True
+    """
+    if native() is None:
+        return False
     try:
         current = reference_fingerprint()
     except OSError:  # no source to read (a frozen install): cannot tell what the port would run
         current = "unknown"
     if current != REFERENCE_FINGERPRINT:
         _warn_once(current)
+        return False
+    return True
+
+
+def _compiled_encoder(vocab: Vocabulary, options: TextOptions):
+    if not compiled_text():
         return None
+    module = native()
     lower, flags = character_table()
     replacements = [repl for _, _, repl in text.RULES]  # in RULE_NAMES' order (part of the fingerprint)
     return module.TextEncoder(

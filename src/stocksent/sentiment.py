@@ -183,17 +183,19 @@ class SentimentModel:
 
     # ------------------------------------------------------------------ scoring
 
-    def logits(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:
+    def logits(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH, threads: int | None = None) -> np.ndarray:
         """The engine's logit per message (float32, input order), before the sigmoid; NaN for a
         message with no tokens (no evidence).
 
         Where the engine allows it (the compiled and the fast CPU engines), chunks of a large call
-        are encoded and scored side by side on torch's intra-op thread count of worker threads
-        (workers.map_chunks); a small call to the compiled engine runs in the calling thread.
+        are encoded and scored side by side on `threads` worker threads (default: torch's intra-op
+        thread count; workers.map_chunks); a small call to the compiled engine runs in the calling
+        thread. `threads=1` runs the whole call in the calling thread: for callers that run threads
+        of their own (`stocksent score`'s scoring threads). The numbers are the same either way.
         """
-        return self._logits(as_list(texts), batch_size)
+        return self._logits(as_list(texts), batch_size, threads)
 
-    def _logits(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _logits(self, texts: list[str], batch_size: int, threads: int | None = None) -> np.ndarray:
         import torch
 
         if not texts:
@@ -205,22 +207,26 @@ class SentimentModel:
             logits[lengths == 0] = np.nan  # nothing to read: no evidence either way
             return logits
 
-        threads = torch.get_num_threads() if self.engine.parallel else 1
+        if not self.engine.parallel:
+            threads = 1
+        elif threads is None:
+            threads = torch.get_num_threads()
         return map_chunks(score, texts, batch_size, threads, small_inline=self.engine.name == "native")
 
     @overload
-    def predict_proba(self, texts: str, batch_size: int = ...) -> float: ...
+    def predict_proba(self, texts: str, batch_size: int = ..., threads: int | None = ...) -> float: ...
     @overload
-    def predict_proba(self, texts: Sequence[str], batch_size: int = ...) -> np.ndarray: ...
+    def predict_proba(self, texts: Sequence[str], batch_size: int = ..., threads: int | None = ...) -> np.ndarray: ...
 
-    def predict_proba(self, texts, batch_size: int = DEFAULT_BATCH):
+    def predict_proba(self, texts, batch_size: int = DEFAULT_BATCH, threads: int | None = None):
         """P(bullish): one string in, a float out; a list in, a float32 array in input order out.
         NaN for a message that normalises to no tokens (`""`, `"!!!"`): it has no evidence.
+        `threads`: as in `logits` (1: all in the calling thread).
 
         >>> model.predict_proba(["$SPY puts", "calls!"])  # doctest: +SKIP
         array([0.08, 0.91], dtype=float32)
         """
-        p = sigmoid(self._logits(as_list(texts), batch_size))
+        p = sigmoid(self._logits(as_list(texts), batch_size, threads))
         return float(p[0]) if isinstance(texts, str) else p
 
     def predict_proba_encoded(self, tokens, words: Sequence[str], batch_size: int = DEFAULT_BATCH) -> np.ndarray:

@@ -142,19 +142,24 @@ class BatchScorer:
 
     # ------------------------------------------------------------------ scoring
 
-    def predict_proba(self, texts: Sequence[str] | Any) -> Any:
-        """P(bullish) per message (numpy float32), `batch_rows` messages at a time."""
+    def predict_proba(self, texts: Sequence[str] | Any, threads: int | None = None) -> Any:
+        """P(bullish) per message (numpy float32), `batch_rows` messages at a time; `threads` as in
+        `SentimentModel.predict_proba` (1: all in the calling thread)."""
         import numpy as np
 
         if hasattr(texts, "to_pylist"):  # an Arrow array
             texts = texts.to_pylist()
         texts = list(texts)
         model = self.model
-        parts = [model.predict_proba(texts[i : i + self.batch_rows]) for i in range(0, len(texts), self.batch_rows)]
+        parts = [
+            model.predict_proba(texts[i : i + self.batch_rows], threads=threads)
+            for i in range(0, len(texts), self.batch_rows)
+        ]
         return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.empty(0, np.float32)
 
-    def score_texts(self, texts: Sequence[str | None]) -> tuple[Any, Any]:
-        """(p_bullish float32 with NaN for None, is_bullish bool) for a list of messages or Nones."""
+    def score_texts(self, texts: Sequence[str | None], threads: int | None = None) -> tuple[Any, Any]:
+        """(p_bullish float32 with NaN for None, is_bullish bool) for a list of messages or Nones;
+        `threads` as in `predict_proba`."""
         import numpy as np
 
         texts = list(texts)
@@ -164,9 +169,9 @@ class BatchScorer:
             raise StocksentError(f"messages must be strings, got {type(wrong).__name__}; check the text column")
         probs = np.full(len(texts), np.nan, dtype=np.float32)
         if len(present) == len(texts):
-            probs = self.predict_proba(texts)
+            probs = self.predict_proba(texts, threads)
         elif present:
-            probs[present] = self.predict_proba([texts[i] for i in present])
+            probs[present] = self.predict_proba([texts[i] for i in present], threads)
         from stocksent.labels import is_bullish
 
         return probs, is_bullish(probs, self.threshold)

@@ -13,7 +13,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from stocksent.atomic import atomic_open, write_json, write_target
+from stocksent.atomic import write_bytes, write_json, write_target
 from stocksent.errors import StocksentError
 
 __all__ = ["WorkDir", "fingerprint"]
@@ -71,15 +71,29 @@ class WorkDir:
         return 0
 
     def save(self, index: int, batch) -> None:
-        """Keep chunk `index`'s output rows (nothing for a stream output)."""
+        """Keep chunk `index`'s output rows (nothing for a stream output): `store(index, encode(batch))`."""
+        self.store(index, self.encode(batch))
+
+    def encode(self, batch):
+        """A chunk's output rows as `store` keeps them: a `pyarrow.Buffer` of Arrow IPC (lz4), None for a
+        stream output. The CPU half of `save`: `stocksent score`'s threads encode, and the thread that
+        writes the output stores, the half that waits on the disk."""
         import pyarrow as pa
 
         if self.path is None:
-            return
-        options = pa.ipc.IpcWriteOptions(compression="lz4")  # ~1 GB/s: the spool costs little next to scoring
-        with atomic_open(self.path / _chunk_name(index), "wb") as handle:
-            with pa.ipc.new_stream(handle, batch.schema, options=options) as writer:
-                writer.write_batch(batch)
+            return None
+        # lz4, ~1 GB/s: the spool costs little next to scoring; in this thread (no pool of its own), so
+        # `--workers N` stays N cores.
+        options = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
+            writer.write_batch(batch)
+        return sink.getvalue()
+
+    def store(self, index: int, data) -> None:
+        """Keep `encode`'s bytes as chunk `index` (atomically, flushed to disk)."""
+        if self.path is not None:
+            write_bytes(self.path / _chunk_name(index), data)
 
     def load(self, index: int, rows: int):
         """Chunk `index`'s kept output rows, checked against the input chunk's `rows`."""

@@ -29,7 +29,12 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("parquet", "csv", "jsonl"), help="output format (default: from --output)")
     p.add_argument("--text-column", help="column holding the messages (default: message, else body)")
     p.add_argument("--columns", type=column_list, help="input columns to keep, e.g. id,created_at (default: all)")
-    p.add_argument("--workers", type=positive_int, help="worker processes (default: the cores this process may use)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        help="cores to use: scoring threads with the compiled core, else worker processes (default: the cores "
+        "this process may use)",
+    )
     p.add_argument("--chunk-rows", type=positive_int, default=16384, help="messages per chunk (default 16384)")
     p.add_argument(
         "--precision",
